@@ -1,0 +1,78 @@
+"""Shared constants, paths and the hyperparameter record every stage agrees on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+LABELS: tuple[str, ...] = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
+ID_COLUMN = "id"
+TEXT_COLUMN = "comment_text"
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "jigsaw" / "train_assembled.csv.gz"
+DEFAULT_HPARAMS = PROJECT_ROOT / "ml" / "configs" / "hparams.json"
+DEFAULT_RUN_DIR = PROJECT_ROOT / "runs" / "latest"
+DEFAULT_ARTIFACTS = PROJECT_ROOT / "artifacts"
+
+SEED = 42
+VALIDATION_FRACTION = 0.15
+# Padding id 0 and the OOV id 1 are reserved by TextVectorization.
+PAD_ID = 0
+OOV_ID = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class HParams:
+    """Model and optimisation hyperparameters; `make tune` writes them, `make train` reads them."""
+
+    vocab_size: int = 30_000
+    max_length: int = 200
+    embedding_dim: int = 128
+    lstm_units: int = 64
+    spatial_dropout: float = 0.2
+    dropout: float = 0.2
+    dense_units: int = 64
+    pooling: str = "max_avg"
+    learning_rate: float = 2e-3
+    batch_size: int = 64
+    epochs: int = 8
+    patience: int = 2
+
+    @classmethod
+    def from_dict(cls, values: dict) -> HParams:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown hyperparameters: {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: Path) -> HParams:
+        """Read hyperparameters from JSON; a missing file means the defaults."""
+        if not path.exists():
+            return cls()
+        payload = json.loads(path.read_text())
+        return cls.from_dict(payload.get("hyperparameters", payload))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def configure_threads() -> None:
+    """Pin TensorFlow's thread pools before it initialises.
+
+    Two inter-op threads let both LSTM directions run at once; one intra-op thread avoids
+    oversubscribing a 2-core machine with tiny matmuls. Override with TOXIGUARD_INTRA_OP/INTER_OP.
+    """
+    import tensorflow as tf
+
+    intra = int(os.environ.get("TOXIGUARD_INTRA_OP", "1"))
+    inter = int(os.environ.get("TOXIGUARD_INTER_OP", "2"))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    except RuntimeError:
+        pass  # TensorFlow already initialised (e.g. inside a test session); keep its pools.
