@@ -1,0 +1,159 @@
+"""Train the Bi-LSTM: tokenize once, bucket by length, early-stop on validation mean ROC-AUC.
+
+Writes into the run directory: `model.keras` (raw strings in, six scores out) and `train.json`
+(data hash and counts, split, hyperparameters, per-epoch history and timings) that later stages read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.metrics import roc_auc_score
+
+from toxiguard import model as tg_model
+from toxiguard.config import LABELS, SEED, VALIDATION_FRACTION, HParams
+from toxiguard.data import LabelledData, load_labelled, stratified_split
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+TRAIN_FILE = "train.json"
+
+
+def mean_roc_auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Mean over labels of ROC-AUC; a label with one class only in `labels` is left out of the mean."""
+    per_label = {}
+    for i, name in enumerate(LABELS):
+        if 0 < labels[:, i].sum() < len(labels):
+            per_label[name] = float(roc_auc_score(labels[:, i], scores[:, i]))
+    return float(np.mean(list(per_label.values()))), per_label
+
+
+class ValidationAUC(keras.callbacks.Callback):
+    """Adds `val_mean_roc_auc`, per-label AUCs, `val_loss` and epoch seconds to the epoch logs."""
+
+    def __init__(self, token_ids: tf.RaggedTensor, labels: np.ndarray):
+        super().__init__()
+        self.token_ids, self.labels = token_ids, labels
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["epoch_seconds"] = time.perf_counter() - self._started
+        scores = tg_model.predict_tokens(self.model, self.token_ids)
+        clipped = np.clip(scores, 1e-7, 1 - 1e-7)
+        logs["val_loss"] = float(-np.mean(self.labels * np.log(clipped) + (1 - self.labels) * np.log(1 - clipped)))
+        logs["val_mean_roc_auc"], per_label = mean_roc_auc(self.labels, scores)
+        for name, value in per_label.items():
+            logs[f"val_roc_auc_{name}"] = value
+
+
+def split_data(data: LabelledData, validation_fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:
+    train_index, val_index = stratified_split(data.labels, validation_fraction, seed)
+    return data.subset(train_index), data.subset(val_index)
+
+
+def fit(
+    train: LabelledData,
+    validation: LabelledData,
+    hp: HParams,
+    seed: int = SEED,
+    verbose: int = 2,
+) -> tuple[keras.Model, dict]:
+    """Train on `train`, early-stopping on `validation`; returns the string-input model and its history."""
+    keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+    vocabulary = tg_model.adapt_vocabulary(train.texts, hp.vocab_size)
+    train_ids = tg_model.tokenize(vocabulary, train.texts, hp.max_length)
+    val_ids = tg_model.tokenize(vocabulary, validation.texts, hp.max_length)
+    log.info("vocabulary %d tokens; tokenized %d + %d texts", len(vocabulary), len(train), len(validation))
+
+    network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate)
+    dataset = tg_model.token_dataset(train_ids, train.labels, hp.batch_size, hp.max_length, shuffle_seed=seed)
+    callbacks = [
+        ValidationAUC(val_ids, validation.labels),
+        keras.callbacks.EarlyStopping(
+            monitor="val_mean_roc_auc", mode="max", patience=hp.patience, restore_best_weights=True, verbose=1
+        ),
+    ]
+    history = network.fit(dataset, epochs=hp.epochs, callbacks=callbacks, verbose=verbose).history
+    aucs = history["val_mean_roc_auc"]
+    best_epoch = int(np.argmax(aucs))
+    epoch_seconds = history["epoch_seconds"]
+    summary = {
+        "history": {k: [float(v) for v in values] for k, values in history.items()},
+        "best_epoch": best_epoch + 1,
+        "epochs_run": len(aucs),
+        "best_val_mean_roc_auc": float(aucs[best_epoch]),
+        "vocabulary_size": len(vocabulary),
+        "seconds_per_epoch": float(np.mean(epoch_seconds)),
+        "samples_per_second": float(len(train) / np.mean(epoch_seconds)),
+        "wall_seconds": time.perf_counter() - started,
+    }
+    return tg_model.serving_model(vocabulary, network, hp.max_length), summary
+
+
+def train(
+    data_path: Path,
+    run_dir: Path,
+    hp: HParams,
+    seed: int = SEED,
+    validation_fraction: float = VALIDATION_FRACTION,
+) -> dict:
+    started = time.perf_counter()
+    data = load_labelled(data_path)
+    train_data, validation = split_data(data, validation_fraction, seed)
+    log.info("split %d rows: %d train, %d validation (seed %d)", len(data), len(train_data), len(validation), seed)
+    model, summary = fit(train_data, validation, hp, seed)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.save(run_dir / MODEL_FILE)
+    record = {
+        "data": {**data.summary(), "path": str(Path(data_path).resolve())},
+        "split": {
+            "seed": seed,
+            "validation_fraction": validation_fraction,
+            "train_rows": len(train_data),
+            "validation_rows": len(validation),
+        },
+        "hyperparameters": hp.to_dict(),
+        "training": {**summary, "total_seconds": time.perf_counter() - started},
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+    }
+    (run_dir / TRAIN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    log.info(
+        "best epoch %d of %d: validation mean ROC-AUC %.4f; %.1f s/epoch; run saved to %s",
+        summary["best_epoch"], summary["epochs_run"], summary["best_val_mean_roc_auc"],
+        summary["seconds_per_epoch"], run_dir,
+    )  # fmt: skip
+    return record
+
+
+def load_run(run_dir: Path) -> tuple[keras.Model, dict]:
+    """The trained string-input model and its `train.json` record."""
+    record_path = run_dir / TRAIN_FILE
+    if not record_path.exists():
+        raise FileNotFoundError(f"{record_path} not found: run `toxiguard train` first")
+    model = keras.models.load_model(run_dir / MODEL_FILE)
+    return model, json.loads(record_path.read_text())
+
+
+def score_texts(model: keras.Model, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Scores of a string-input Keras model, in input order, batching texts of similar length together."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        out[index] = predict(tf.constant([texts[i] for i in index])).numpy()
+    return out
