@@ -1,0 +1,240 @@
+"""Package a trained, evaluated run as a versioned SageMaker TensorFlow Serving artifact, and load it back.
+
+`artifacts/<version>/` holds `model.tar.gz` (`1/saved_model.pb`, `1/variables/`, `1/assets/`, the layout
+SageMaker's TensorFlow Serving container loads), `manifest.json` (what deploy and serving read) and the
+evaluation report. Versions are `<UTC time>-<git sha>`, so they sort by time and name the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import json
+import logging
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from toxiguard.config import LABELS, PROJECT_ROOT
+from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, REPORT_JSON, THRESHOLD_RULE
+from toxiguard.train import load_run
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FILE = "manifest.json"
+TARBALL_FILE = "model.tar.gz"
+SERVING_VERSION = "1"  # TF Serving loads the highest numbered directory
+SIGNATURE = "serving_default"
+MAX_TARBALL_BYTES = 25 * 1024 * 1024
+ROUND_TRIP_TOLERANCE = 1e-5
+EXAMPLE_TEXTS = [
+    "Thanks for fixing the citation, the article reads much better now.",
+    "You are a complete idiot and everyone here hates you.",
+    "!!!",
+    "I will find you and hurt you.",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Versioning
+# --------------------------------------------------------------------------------------------------
+
+
+def git_state(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
+    """(commit sha, whether the work tree has uncommitted changes); ('unknown', True) outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+    return sha.stdout.strip(), bool(status.stdout.strip())
+
+
+def version_name(created: dt.datetime, sha: str) -> str:
+    return f"{created:%Y%m%dT%H%M%SZ}-{sha[:7]}"
+
+
+def latest_artifact(root: Path) -> Path:
+    """The newest version directory under `root` (version names sort by time)."""
+    versions = sorted(p for p in root.glob("*/") if (p / MANIFEST_FILE).exists())
+    if not versions:
+        raise FileNotFoundError(f"no packaged model under {root}: run `make package` first")
+    return versions[-1]
+
+
+# --------------------------------------------------------------------------------------------------
+# SavedModel
+# --------------------------------------------------------------------------------------------------
+
+
+def _tensor_spec(spec: tf.TensorSpec) -> dict:
+    return {"dtype": spec.dtype.name, "shape": [-1 if d is None else d for d in spec.shape.as_list()]}
+
+
+def signature_spec(serving_fn) -> dict:
+    """Input and output names, dtypes and shapes of a serving signature, as TF Serving exposes them."""
+    _, inputs = serving_fn.structured_input_signature
+    outputs = serving_fn.structured_outputs
+    return {
+        "name": SIGNATURE,
+        "inputs": {name: _tensor_spec(spec) for name, spec in inputs.items()},
+        "outputs": {name: _tensor_spec(spec) for name, spec in outputs.items()},
+    }
+
+
+def call_signature(serving_fn, texts: list[str]) -> np.ndarray:
+    (input_name,) = serving_fn.structured_input_signature[1]
+    (output,) = serving_fn(**{input_name: tf.constant(texts, dtype=tf.string)}).values()
+    return output.numpy()
+
+
+def _tarball(saved_model_dir: Path, target: Path) -> None:
+    """Deterministic gzip tar: sorted entries, fixed mtimes and owners, no gzip timestamp."""
+
+    def reset(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in sorted(saved_model_dir.rglob("*")):
+            arcname = f"{SERVING_VERSION}/{path.relative_to(saved_model_dir).as_posix()}"
+            tar.add(path, arcname=arcname, recursive=False, filter=reset)
+    with target.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as gz:
+        gz.write(buffer.getvalue())
+
+
+def export_saved_model(model: keras.Model, target: Path) -> None:
+    model.export(str(target), format="tf_saved_model", verbose=False)
+
+
+def check_round_trip(model: keras.Model, serving_fn, texts: list[str]) -> float:
+    """Largest absolute difference between the in-memory model and the exported signature."""
+    in_memory = model(tf.constant(texts), training=False).numpy()
+    exported = call_signature(serving_fn, texts)
+    return float(np.max(np.abs(in_memory - exported)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Package
+# --------------------------------------------------------------------------------------------------
+
+
+def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -> Path:
+    """Export the run's model, verify the round trip and write `<out_root>/<version>/`."""
+    report_path = run_dir / "report" / REPORT_JSON
+    if not report_path.exists():
+        raise FileNotFoundError(f"{report_path} not found: run `toxiguard evaluate --run {run_dir}` first")
+    report = json.loads(report_path.read_text())
+    model, record = load_run(run_dir)
+    created = created or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    sha, dirty = git_state()
+    version = version_name(created, sha)
+    target = out_root / version
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        saved_model = Path(tmp) / SERVING_VERSION
+        export_saved_model(model, saved_model)
+        serving_fn = tf.saved_model.load(str(saved_model)).signatures[SIGNATURE]
+        difference = check_round_trip(model, serving_fn, EXAMPLE_TEXTS)
+        if difference > ROUND_TRIP_TOLERANCE:
+            raise RuntimeError(f"exported model differs from the trained one by {difference:.2e}")
+        example_scores = call_signature(serving_fn, EXAMPLE_TEXTS[:2])
+        target.mkdir(parents=True)
+        _tarball(saved_model, target / TARBALL_FILE)
+        spec = signature_spec(serving_fn)
+
+    size = (target / TARBALL_FILE).stat().st_size
+    if size > MAX_TARBALL_BYTES:
+        log.warning(
+            "model.tar.gz is %.1f MB, above the %d MB the repository ships", size / 2**20, MAX_TARBALL_BYTES // 2**20
+        )
+    shutil.copytree(run_dir / "report", target / "report")
+    main = report["models"][MODEL_NAME]
+    manifest = {
+        "name": "toxiguard",
+        "version": version,
+        "created_at": created.isoformat().replace("+00:00", "Z"),
+        "git_sha": sha,
+        "git_dirty": dirty,
+        "framework": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "data": {
+            "file": Path(record["data"]["source"]).name,
+            "sha256": record["data"]["sha256"],
+            "rows": record["data"]["rows"],
+            "train_rows": record["split"]["train_rows"],
+            "validation_rows": record["split"]["validation_rows"],
+            "split_seed": record["split"]["seed"],
+            "validation_fraction": record["split"]["validation_fraction"],
+            "positives": record["data"]["positives"],
+        },
+        "hyperparameters": record["hyperparameters"],
+        "labels": list(LABELS),
+        "thresholds": report["thresholds"],
+        "threshold_rule": THRESHOLD_RULE,
+        "metrics": {
+            "split": "validation",
+            "mean_roc_auc": main["mean_roc_auc"],
+            "mean_pr_auc": main["mean_pr_auc"],
+            "per_label": main["labels"],
+            "baseline_mean_roc_auc": report["models"].get(BASELINE_NAME, {}).get("mean_roc_auc"),
+            "comparison": report.get("comparison"),
+        },
+        "training": {
+            k: record["training"][k]
+            for k in ("best_epoch", "epochs_run", "seconds_per_epoch", "samples_per_second", "total_seconds")
+        },
+        "artifact": {"file": TARBALL_FILE, "bytes": size, "layout": f"{SERVING_VERSION}/saved_model.pb"},
+        "serving": {
+            **spec,
+            "example_request": {"instances": EXAMPLE_TEXTS[:2]},
+            "example_response": {"predictions": np.round(example_scores, 6).tolist()},
+        },
+    }
+    (target / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    log.info("packaged %s (%.1f MB, round-trip difference %.1e)", target, size / 2**20, difference)
+    return target
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading an artifact
+# --------------------------------------------------------------------------------------------------
+
+
+class Artifact:
+    """A packaged model: its manifest and its exported serving signature, loaded from `model.tar.gz`."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.manifest = json.loads((self.directory / MANIFEST_FILE).read_text())
+        self._extracted = tempfile.TemporaryDirectory(prefix="toxiguard-model-")
+        with tarfile.open(self.directory / TARBALL_FILE) as tar:
+            tar.extractall(self._extracted.name, filter="data")
+        self._loaded = tf.saved_model.load(str(Path(self._extracted.name) / SERVING_VERSION))
+        self.serving_fn = self._loaded.signatures[SIGNATURE]
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.manifest["thresholds"]
+
+    def score(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Scores in input order; texts of similar length share a batch so little padding is computed."""
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            out[index] = call_signature(self.serving_fn, [texts[i] for i in index])
+        return out

@@ -1,0 +1,93 @@
+"""Hyperparameter search with keras-tuner over `model.SEARCH_SPACE`; the best point goes to `ml/configs/hparams.json`.
+
+Texts are tokenized once with the largest vocabulary and length in the space; each trial clips ids to its
+own vocabulary size and truncates to its own maximum length, so trials differ only in what they vary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+
+from toxiguard import model as tg_model
+from toxiguard.config import SEED, VALIDATION_FRACTION, HParams
+from toxiguard.data import LabelledData, load_labelled
+from toxiguard.train import ValidationAUC, split_data
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE = kt.Objective("val_mean_roc_auc", direction="max")
+
+
+class BiLSTMHyperModel(kt.HyperModel):
+    def __init__(self, train: LabelledData, validation: LabelledData, epochs: int, seed: int):
+        super().__init__(name="toxiguard_bilstm")
+        vocabulary = tg_model.adapt_vocabulary(train.texts, max(tg_model.SEARCH_SPACE["vocab_size"]))
+        longest = max(tg_model.SEARCH_SPACE["max_length"])
+        self.train_ids = tg_model.tokenize(vocabulary, train.texts, longest)
+        self.val_ids = tg_model.tokenize(vocabulary, validation.texts, longest)
+        self.train_labels, self.val_labels = train.labels, validation.labels
+        self.epochs, self.seed = epochs, seed
+
+    def build(self, hp):
+        return tg_model.build_model(hp)
+
+    def fit(self, hp, model, *args, callbacks=None, **kwargs):
+        params = tg_model.hparams_from_tuner(hp)
+        train_ids = tg_model.clip_vocabulary(self.train_ids, params.vocab_size)
+        val_ids = tg_model.clip_vocabulary(self.val_ids, params.vocab_size)[:, : params.max_length]
+        dataset = tg_model.token_dataset(
+            train_ids, self.train_labels, params.batch_size, params.max_length, shuffle_seed=self.seed
+        )
+        # ValidationAUC must run before the tuner's own callbacks, which read the objective from the logs.
+        ours = [
+            ValidationAUC(val_ids, self.val_labels),
+            keras.callbacks.EarlyStopping(monitor=OBJECTIVE.name, mode="max", patience=1, restore_best_weights=True),
+        ]
+        return model.fit(dataset, epochs=self.epochs, callbacks=ours + list(callbacks or []), verbose=2)
+
+
+def tune(
+    data_path: Path,
+    out_path: Path,
+    work_dir: Path,
+    max_trials: int,
+    epochs: int,
+    seed: int = SEED,
+    validation_fraction: float = VALIDATION_FRACTION,
+) -> dict:
+    data = load_labelled(data_path)
+    train, validation = split_data(data, validation_fraction, seed)
+    tuner = kt.RandomSearch(
+        BiLSTMHyperModel(train, validation, epochs, seed),
+        objective=OBJECTIVE,
+        max_trials=max_trials,
+        seed=seed,
+        directory=str(work_dir),
+        project_name="bilstm",
+        overwrite=True,
+    )
+    tuner.search()
+    trials = sorted(tuner.oracle.trials.values(), key=lambda t: t.score if t.score is not None else -1, reverse=True)
+    best = tg_model.hparams_from_tuner(trials[0].hyperparameters)
+    result = {
+        "hyperparameters": {**best.to_dict(), "epochs": HParams().epochs},
+        "tuning": {
+            "objective": OBJECTIVE.name,
+            "best_score": trials[0].score,
+            "max_trials": max_trials,
+            "epochs_per_trial": epochs,
+            "data_sha256": data.sha256,
+            "tuned_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "trials": [{"score": t.score, "values": t.hyperparameters.values} for t in trials],
+        },
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    log.info("best of %d trials: val mean ROC-AUC %.4f; written to %s", len(trials), trials[0].score or 0, out_path)
+    return result
