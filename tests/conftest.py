@@ -23,7 +23,7 @@ def tiny_hparams():
     from toxiguard.config import HParams
 
     return HParams(
-        vocab_size=300, max_length=24, embedding_dim=8, lstm_units=4, dense_units=8,
+        vocab_size=300, max_length=24, embedding_dim=8, lstm_units=4, dense_units=8, subword_buckets=500,
         spatial_dropout=0.1, dropout=0.1, learning_rate=1e-2, batch_size=8, epochs=2, patience=1,
     )  # fmt: skip
 

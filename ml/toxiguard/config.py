@@ -30,9 +30,11 @@ class HParams:
 
     vocab_size: int = 30_000
     max_length: int = 200
-    embedding_dim: int = 128
+    embedding_dim: int = 64
+    subword_buckets: int = 50_000
+    subword_max_ngrams: int = 12
     lstm_units: int = 64
-    spatial_dropout: float = 0.2
+    spatial_dropout: float = 0.3
     dropout: float = 0.2
     dense_units: int = 64
     pooling: str = "max_avg"

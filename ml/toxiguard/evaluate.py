@@ -236,7 +236,8 @@ def _score_and_report(
 
 def evaluate_run(run_dir: Path, data_path: Path | None = None, with_baseline: bool = True) -> dict:
     """Validation report for a training run, written to `<run_dir>/report/`."""
-    from toxiguard.train import load_run, score_texts, split_data
+    from toxiguard.model import score_texts
+    from toxiguard.train import load_run, split_data
 
     model, record = load_run(run_dir)
     data = load_labelled(data_path or record["data"]["path"])

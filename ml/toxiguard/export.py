@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from toxiguard.config import LABELS, PROJECT_ROOT
 from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, REPORT_JSON, THRESHOLD_RULE
+from toxiguard.model import score_in_length_order
 from toxiguard.train import load_run
 
 log = logging.getLogger(__name__)
@@ -219,8 +220,16 @@ class Artifact:
         self._extracted = tempfile.TemporaryDirectory(prefix="toxiguard-model-")
         with tarfile.open(self.directory / TARBALL_FILE) as tar:
             tar.extractall(self._extracted.name, filter="data")
-        self._loaded = tf.saved_model.load(str(Path(self._extracted.name) / SERVING_VERSION))
+        self._loaded = tf.saved_model.load(str(self.saved_model_dir))
         self.serving_fn = self._loaded.signatures[SIGNATURE]
+
+    @property
+    def saved_model_dir(self) -> Path:
+        return Path(self._extracted.name) / SERVING_VERSION
+
+    @property
+    def parameter_count(self) -> int:
+        return int(sum(np.prod(v.shape) for v in self._loaded.variables))
 
     @property
     def version(self) -> str:
@@ -232,9 +241,4 @@ class Artifact:
 
     def score(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Scores in input order; texts of similar length share a batch so little padding is computed."""
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            index = order[start : start + batch_size]
-            out[index] = call_signature(self.serving_fn, [texts[i] for i in index])
-        return out
+        return score_in_length_order(lambda batch: call_signature(self.serving_fn, batch), texts, batch_size)

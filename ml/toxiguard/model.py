@@ -1,9 +1,11 @@
-"""The Bi-LSTM: tokenizer, network, `build_model(hp)` for keras-tuner and the bucketed input pipeline.
+"""The Bi-LSTM: featurizer layers, network, `build_model(hp)` for keras-tuner and the bucketed input pipeline.
 
-Training runs on token ids (`tokens_model`), tokenized once and bucketed by length; the exported model
-(`serving_model`) puts the same `TextVectorization` in front so serving takes raw strings. Sequences are
-never padded beyond the longest one in a batch, and padding is masked everywhere (LSTM, average and max
-pooling), so a comment scores the same alone or next to a longer one.
+Each word is represented by its own embedding plus the mean embedding of its hashed character n-grams
+(fastText-style subwords), so misspelt and obfuscated words ("stuupid", "idi0t") still land near the words
+they imitate. Both features come from raw strings through `TextVectorization` and `SubwordHasher`, inside
+the exported model (serving takes raw strings) and inside the `tf.data` pipeline at training time: the same
+layers, so the same features. Sequences are padded only to the longest one in a batch and padding is
+masked everywhere (LSTM, average and max pooling), so a comment scores the same alone or next to a longer one.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from keras import layers, ops
 
 from toxiguard.config import LABELS, OOV_ID, PAD_ID, HParams
 
+# TextVectorization's own "lower_and_strip_punctuation" pattern, so subwords split text exactly as it does.
+STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+SUBWORD_NGRAM_WIDTHS = (3, 4, 5)
 POOLINGS = ("max", "avg", "max_avg")
 SEARCH_SPACE = {
     "vocab_size": [20_000, 30_000, 50_000],
     "max_length": [150, 200, 300],
-    "embedding_dim": [64, 128],
+    "embedding_dim": [64, 96, 128],
     "lstm_units": [48, 64, 96],
+    "subword_buckets": [25_000, 50_000, 100_000],
     "spatial_dropout": (0.0, 0.4, 0.1),
     "dropout": (0.0, 0.4, 0.1),
     "learning_rate": (5e-4, 5e-3),
@@ -29,12 +35,23 @@ SEARCH_SPACE = {
 
 
 # --------------------------------------------------------------------------------------------------
-# Tokenizer
+# Featurizer layers (raw strings -> word ids and subword ids)
 # --------------------------------------------------------------------------------------------------
 
 
+def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
+    """Lower-case, strip punctuation, split on whitespace: the words TextVectorization looks up."""
+    return tf.strings.split(tf.strings.regex_replace(tf.strings.lower(texts), STRIP_PUNCTUATION, ""))
+
+
+def word_counts(texts: list[str], chunk: int = 8192) -> np.ndarray:
+    """Words per text (before truncation), used to bucket texts of similar length."""
+    counts = [split_words(tf.constant(texts[i : i + chunk])).row_lengths().numpy() for i in range(0, len(texts), chunk)]
+    return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
+
+
 def make_vectorizer(vocabulary: list[str] | None = None, max_tokens: int | None = None) -> layers.TextVectorization:
-    """Lower-case, strip punctuation, split on whitespace; ids 0 (padding) and 1 (OOV) are reserved."""
+    """Word ids; 0 is padding and 1 out-of-vocabulary."""
     vectorizer = layers.TextVectorization(
         max_tokens=max_tokens,
         standardize="lower_and_strip_punctuation",
@@ -54,27 +71,19 @@ def adapt_vocabulary(texts: list[str], max_tokens: int, batch_size: int = 2048) 
     return vectorizer.get_vocabulary()
 
 
-def tokenize(vocabulary: list[str], texts: list[str], max_length: int, chunk: int = 4096) -> tf.RaggedTensor:
-    """Token ids per text as the serving model sees them (see `TokenWindow`), unpadded (ragged)."""
-    vectorizer, window = make_vectorizer(vocabulary), TokenWindow(max_length)
-    parts = []
-    for start in range(0, len(texts), chunk):
-        dense = window(vectorizer(tf.constant(texts[start : start + chunk])))
-        parts.append(tf.RaggedTensor.from_tensor(dense, padding=PAD_ID))
-    return tf.concat(parts, axis=0)
-
-
-# --------------------------------------------------------------------------------------------------
-# Layers
-# --------------------------------------------------------------------------------------------------
+def _at_least_one(tensor: tf.Tensor, axis: int) -> tf.Tensor:
+    """Pad `axis` to length 1 when it is empty (a batch of texts without any word)."""
+    paddings = [[0, 0]] * len(tensor.shape)
+    paddings[axis] = [0, tf.maximum(0, 1 - tf.shape(tensor)[axis])]
+    return tf.pad(tensor, paddings)
 
 
 @keras.saving.register_keras_serializable(package="toxiguard")
 class TokenWindow(layers.Layer):
-    """The first `max_length` token ids of each text, never padded further, and never empty.
+    """The first `max_length` word ids of each text, never padded further, and never empty.
 
-    A text with no tokens (only punctuation, say) becomes a single OOV id, so the LSTM and the masked
-    pooling always see at least one real step. Training tokenizes through this same layer.
+    A text with no words (only punctuation, say) becomes a single OOV id, so the LSTM and the masked
+    pooling always see at least one real step.
     """
 
     def __init__(self, max_length: int, **kwargs):
@@ -82,17 +91,79 @@ class TokenWindow(layers.Layer):
         self.max_length = max_length
 
     def call(self, token_ids):
-        token_ids = token_ids[:, : self.max_length]
-        token_ids = tf.pad(token_ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(token_ids)[1])]])
+        token_ids = _at_least_one(token_ids[:, : self.max_length], axis=1)
         empty = tf.reduce_all(tf.equal(token_ids, PAD_ID), axis=1, keepdims=True)
         first = tf.where(empty, tf.ones_like(token_ids[:, :1]) * OOV_ID, token_ids[:, :1])
         return tf.concat([first, token_ids[:, 1:]], axis=1)
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], None)
-
     def get_config(self):
         return {**super().get_config(), "max_length": self.max_length}
+
+
+@keras.saving.register_keras_serializable(package="toxiguard")
+class SubwordHasher(layers.Layer):
+    """Hashed character n-grams of each of the first `max_length` words: (batch, words, n-grams) ids.
+
+    Words are wrapped in "<" and ">" so prefixes and suffixes get n-grams of their own; ids are hash
+    buckets 1..`buckets`, 0 is padding. The word axis lines up with `TokenWindow`'s output.
+    """
+
+    def __init__(self, max_length: int, buckets: int, max_ngrams: int, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length, self.buckets, self.max_ngrams = max_length, buckets, max_ngrams
+
+    def call(self, texts):
+        words = split_words(texts)[:, : self.max_length]
+        marked = tf.ragged.map_flat_values(lambda w: tf.strings.join(["<", w, ">"]), words)
+        ngrams = tf.strings.ngrams(tf.strings.unicode_split(marked, "UTF-8"), list(SUBWORD_NGRAM_WIDTHS), separator="")
+        ids = tf.ragged.map_flat_values(lambda g: tf.strings.to_hash_bucket_fast(g, self.buckets) + 1, ngrams)
+        dense = ids[:, :, : self.max_ngrams].to_tensor(default_value=PAD_ID)
+        return _at_least_one(_at_least_one(dense, axis=1), axis=2)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "max_length": self.max_length,
+            "buckets": self.buckets,
+            "max_ngrams": self.max_ngrams,
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# Network layers
+# --------------------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="toxiguard")
+class PaddingMask(layers.Layer):
+    """True where a word id is real, False on padding."""
+
+    def call(self, token_ids):
+        return ops.not_equal(token_ids, PAD_ID)
+
+
+@keras.saving.register_keras_serializable(package="toxiguard")
+class SubwordEmbedding(layers.Layer):
+    """Mean embedding of each word's subword ids (padding ids excluded)."""
+
+    def __init__(self, buckets: int, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.buckets, self.dim = buckets, dim
+        self.embedding = layers.Embedding(buckets + 1, dim, name="table")
+
+    def build(self, input_shape):
+        self.embedding.build(input_shape)
+
+    def call(self, subword_ids):
+        present = ops.expand_dims(ops.cast(ops.not_equal(subword_ids, PAD_ID), self.compute_dtype), -1)
+        summed = ops.sum(self.embedding(subword_ids) * present, axis=2)
+        return summed / ops.maximum(ops.sum(present, axis=2), 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "buckets": self.buckets, "dim": self.dim}
 
 
 @keras.saving.register_keras_serializable(package="toxiguard")
@@ -107,16 +178,11 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
         super().__init__(**kwargs)
         self.supports_masking = True
 
-    def call(self, inputs, mask=None):
-        if mask is not None:
-            inputs = ops.where(ops.expand_dims(mask, -1), inputs, ops.full_like(inputs, -1e9))
-        return ops.max(inputs, axis=1)
-
     def compute_mask(self, inputs, mask=None):
-        return None
+        return None  # pooled over time: nothing left to mask
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
+    def call(self, inputs, mask):
+        return ops.max(ops.where(ops.expand_dims(mask, -1), inputs, ops.full_like(inputs, -1e9)), axis=1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,23 +191,27 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
 
 
 def tokens_model(hp: HParams) -> keras.Model:
-    """Token ids (batch, time) -> six sigmoid scores."""
+    """(word ids (batch, words), subword ids (batch, words, n-grams)) -> six sigmoid scores."""
     token_ids = keras.Input(shape=(None,), dtype="int64", name="token_ids")
-    x = layers.Embedding(hp.vocab_size, hp.embedding_dim, mask_zero=True, name="embedding")(token_ids)
+    subword_ids = keras.Input(shape=(None, None), dtype="int64", name="subword_ids")
+    mask = PaddingMask(name="padding_mask")(token_ids)
+    words = layers.Embedding(hp.vocab_size, hp.embedding_dim, name="word_embedding")(token_ids)
+    subwords = SubwordEmbedding(hp.subword_buckets, hp.embedding_dim, name="subword_embedding")(subword_ids)
+    x = layers.Add(name="word_vectors")([words, subwords])
     if hp.spatial_dropout > 0:
         x = layers.SpatialDropout1D(hp.spatial_dropout, name="spatial_dropout")(x)
-    x = layers.Bidirectional(layers.LSTM(hp.lstm_units, return_sequences=True), name="bilstm")(x)
+    x = layers.Bidirectional(layers.LSTM(hp.lstm_units, return_sequences=True), name="bilstm")(x, mask=mask)
     pooled = []
     if hp.pooling in ("max", "max_avg"):
-        pooled.append(MaskedGlobalMaxPooling1D(name="max_pool")(x))
+        pooled.append(MaskedGlobalMaxPooling1D(name="max_pool")(x, mask=mask))
     if hp.pooling in ("avg", "max_avg"):
-        pooled.append(layers.GlobalAveragePooling1D(name="avg_pool")(x))
+        pooled.append(layers.GlobalAveragePooling1D(name="avg_pool")(x, mask=mask))
     x = pooled[0] if len(pooled) == 1 else layers.Concatenate(name="pool")(pooled)
     if hp.dropout > 0:
         x = layers.Dropout(hp.dropout, name="dropout")(x)
     x = layers.Dense(hp.dense_units, activation="relu", name="dense")(x)
     scores = layers.Dense(len(LABELS), activation="sigmoid", name="scores")(x)
-    return keras.Model(token_ids, scores, name="bilstm_tokens")
+    return keras.Model([token_ids, subword_ids], scores, name="bilstm_tokens")
 
 
 def compile_model(model: keras.Model, learning_rate: float) -> keras.Model:
@@ -154,41 +224,51 @@ def compile_model(model: keras.Model, learning_rate: float) -> keras.Model:
     return model
 
 
-def serving_model(vocabulary: list[str], tokens: keras.Model, max_length: int) -> keras.Model:
-    """Raw strings (batch,) -> six scores, with the tokenizer inside the graph."""
+class Featurizer:
+    """The layers that turn raw strings into the network's inputs, shared by training and serving."""
+
+    def __init__(self, vocabulary: list[str], hp: HParams):
+        self.vectorizer = make_vectorizer(vocabulary[: hp.vocab_size])
+        self.window = TokenWindow(hp.max_length, name="token_window")
+        self.hasher = SubwordHasher(hp.max_length, hp.subword_buckets, hp.subword_max_ngrams, name="subword_hasher")
+
+    def __call__(self, texts):
+        return self.window(self.vectorizer(texts)), self.hasher(texts)
+
+
+def serving_model(featurizer: Featurizer, network: keras.Model) -> keras.Model:
+    """Raw strings (batch,) -> six scores, with the featurizer inside the graph."""
     text = keras.Input(shape=(), dtype="string", name="text")
-    token_ids = make_vectorizer(vocabulary)(text)
-    token_ids = TokenWindow(max_length, name="token_window")(token_ids)
-    return keras.Model(text, tokens(token_ids), name="toxiguard")
+    return keras.Model(text, network(list(featurizer(text))), name="toxiguard")
 
 
 def hparams_from_tuner(hp) -> HParams:
     """Map a keras-tuner `HyperParameters` onto `HParams` (defaults where the space does not vary)."""
     base = HParams()
+
+    def choice(name):
+        return hp.Choice(name, SEARCH_SPACE[name], default=getattr(base, name))
+
+    def number(name, **kwargs):
+        return hp.Float(name, *SEARCH_SPACE[name], default=getattr(base, name), **kwargs)
+
     return HParams.from_dict(
         {
             **base.to_dict(),
-            "vocab_size": hp.Choice("vocab_size", SEARCH_SPACE["vocab_size"], default=base.vocab_size),
-            "max_length": hp.Choice("max_length", SEARCH_SPACE["max_length"], default=base.max_length),
-            "embedding_dim": hp.Choice("embedding_dim", SEARCH_SPACE["embedding_dim"], default=base.embedding_dim),
-            "lstm_units": hp.Choice("lstm_units", SEARCH_SPACE["lstm_units"], default=base.lstm_units),
-            "spatial_dropout": hp.Float(
-                "spatial_dropout", *SEARCH_SPACE["spatial_dropout"], default=base.spatial_dropout
-            ),
-            "dropout": hp.Float("dropout", *SEARCH_SPACE["dropout"], default=base.dropout),
-            "learning_rate": hp.Float(
-                "learning_rate", *SEARCH_SPACE["learning_rate"], sampling="log", default=base.learning_rate
-            ),
-            "pooling": hp.Choice("pooling", SEARCH_SPACE["pooling"], default=base.pooling),
+            **{name: choice(name) for name in ("vocab_size", "max_length", "embedding_dim", "lstm_units")},
+            "subword_buckets": choice("subword_buckets"),
+            "spatial_dropout": number("spatial_dropout"),
+            "dropout": number("dropout"),
+            "learning_rate": number("learning_rate", sampling="log"),
+            "pooling": choice("pooling"),
         }
     )
 
 
 def build_model(hp) -> keras.Model:
-    """keras-tuner entry point: a compiled token-id model for one point of the search space.
+    """keras-tuner entry point: a compiled network for one point of the search space.
 
-    `max_length` and `vocab_size` act on the input pipeline; ids at or above `vocab_size` are folded
-    into the OOV id by `clip_vocabulary` before they reach the embedding.
+    `vocab_size` and `max_length` also shape the input pipeline (see `tune.BiLSTMHyperModel.fit`).
     """
     params = hparams_from_tuner(hp)
     return compile_model(tokens_model(params), params.learning_rate)
@@ -204,57 +284,51 @@ def bucket_boundaries(max_length: int) -> list[int]:
     return [e for e in edges if e < max_length]
 
 
-def clip_vocabulary(token_ids: tf.RaggedTensor, vocab_size: int) -> tf.RaggedTensor:
-    """Map ids beyond a smaller vocabulary to OOV (1), so one tokenization serves every vocabulary size."""
-    return tf.ragged.map_flat_values(lambda ids: tf.where(ids >= vocab_size, tf.ones_like(ids), ids), token_ids)
-
-
-def token_dataset(
-    token_ids: tf.RaggedTensor,
-    labels: np.ndarray | None,
-    batch_size: int,
-    max_length: int,
+def text_dataset(
+    texts: list[str],
+    labels: np.ndarray,
+    featurizer: Featurizer,
+    hp: HParams,
     shuffle_seed: int | None = None,
 ) -> tf.data.Dataset:
-    """Batches of similar length, each padded only to its own longest sequence."""
-    token_ids = token_ids[:, :max_length]
-    values, splits = token_ids.flat_values, token_ids.row_splits
-    ds = tf.data.Dataset.range(token_ids.nrows())
+    """Batches of texts of similar length, featurized per batch (so padded only to the batch's longest)."""
+    lengths = np.minimum(word_counts(texts), hp.max_length)
+    ds = tf.data.Dataset.from_tensor_slices((texts, lengths, labels.astype("float32")))
     if shuffle_seed is not None:
-        ds = ds.shuffle(int(token_ids.nrows()), seed=shuffle_seed, reshuffle_each_iteration=True)
-    label_table = tf.constant(labels, dtype=tf.float32) if labels is not None else None
-
-    def row(i):
-        ids = values[splits[i] : splits[i + 1]]
-        return (ids,) if label_table is None else (ids, label_table[i])
-
-    ds = ds.map(row, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    boundaries = bucket_boundaries(max_length)
+        ds = ds.shuffle(len(texts), seed=shuffle_seed, reshuffle_each_iteration=True)
+    boundaries = bucket_boundaries(hp.max_length)
     ds = ds.bucket_by_sequence_length(
-        element_length_func=lambda ids, *_: tf.shape(ids)[0],
+        element_length_func=lambda text, length, label: tf.cast(length, tf.int32),
         bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        no_padding=False,
-        drop_remainder=False,
+        bucket_batch_sizes=[hp.batch_size] * (len(boundaries) + 1),
     )
+    ds = ds.map(lambda text, length, label: (featurizer(text), label), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def padded_dataset(token_ids: tf.RaggedTensor, labels: np.ndarray, batch_size: int, max_length: int, seed: int):
-    """Every sequence padded to `max_length`: the naive pipeline, kept as the benchmark baseline."""
-    dense = token_ids[:, :max_length].to_tensor(default_value=PAD_ID, shape=[None, max_length])
-    ds = tf.data.Dataset.from_tensor_slices((dense, labels.astype("float32")))
-    return ds.shuffle(len(labels), seed=seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def padded_dataset(texts: list[str], labels: np.ndarray, featurizer: Featurizer, hp: HParams, seed: int):
+    """Every batch padded to `max_length` words: the naive pipeline, kept as the benchmark baseline."""
+
+    def pad(text, label):
+        token_ids, subword_ids = featurizer(text)
+        extra = hp.max_length - tf.shape(token_ids)[1]
+        return (tf.pad(token_ids, [[0, 0], [0, extra]]), tf.pad(subword_ids, [[0, 0], [0, extra], [0, 0]])), label
+
+    ds = tf.data.Dataset.from_tensor_slices((texts, labels.astype("float32"))).shuffle(len(texts), seed=seed)
+    return ds.batch(hp.batch_size).map(pad, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def predict_tokens(model: keras.Model, token_ids: tf.RaggedTensor, batch_size: int = 256) -> np.ndarray:
-    """Scores in input order, computed in length-sorted batches (little padding, no per-row calls)."""
-    lengths = token_ids.row_lengths().numpy()
-    order = np.argsort(lengths, kind="stable")
-    out = np.zeros((len(order), len(LABELS)), dtype=np.float32)
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+def score_in_length_order(predict, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """`predict(list of texts) -> scores`, applied to batches of similar length; results in input order."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
-        batch = tf.gather(token_ids, index).to_tensor(default_value=PAD_ID)
-        out[index] = predict(batch).numpy()
+        out[index] = predict([texts[i] for i in index])
     return out
+
+
+def score_texts(model: keras.Model, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Scores of a string-input Keras model through one traced function (no per-batch `predict`)."""
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return score_in_length_order(lambda batch: call(tf.constant(batch)).numpy(), texts, batch_size)

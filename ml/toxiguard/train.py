@@ -1,4 +1,4 @@
-"""Train the Bi-LSTM: tokenize once, bucket by length, early-stop on validation mean ROC-AUC.
+"""Train the Bi-LSTM: bucket texts by length, featurize per batch, early-stop on validation mean ROC-AUC.
 
 Writes into the run directory: `model.keras` (raw strings in, six scores out) and `train.json`
 (data hash and counts, split, hyperparameters, per-epoch history and timings) that later stages read.
@@ -36,11 +36,15 @@ def mean_roc_auc(labels: np.ndarray, scores: np.ndarray) -> tuple[float, dict[st
 
 
 class ValidationAUC(keras.callbacks.Callback):
-    """Adds `val_mean_roc_auc`, per-label AUCs, `val_loss` and epoch seconds to the epoch logs."""
+    """Adds `val_mean_roc_auc`, per-label AUCs, `val_loss` and epoch seconds to the epoch logs.
 
-    def __init__(self, token_ids: tf.RaggedTensor, labels: np.ndarray):
+    Scores go through the string-input model that shares the trained network's weights, i.e. exactly
+    what will be exported.
+    """
+
+    def __init__(self, scoring_model: keras.Model, texts: list[str], labels: np.ndarray):
         super().__init__()
-        self.token_ids, self.labels = token_ids, labels
+        self.scoring_model, self.texts, self.labels = scoring_model, texts, labels
         self._started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -49,7 +53,7 @@ class ValidationAUC(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         logs["epoch_seconds"] = time.perf_counter() - self._started
-        scores = tg_model.predict_tokens(self.model, self.token_ids)
+        scores = tg_model.score_texts(self.scoring_model, self.texts)
         clipped = np.clip(scores, 1e-7, 1 - 1e-7)
         logs["val_loss"] = float(-np.mean(self.labels * np.log(clipped) + (1 - self.labels) * np.log(1 - clipped)))
         logs["val_mean_roc_auc"], per_label = mean_roc_auc(self.labels, scores)
@@ -73,14 +77,15 @@ def fit(
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
     vocabulary = tg_model.adapt_vocabulary(train.texts, hp.vocab_size)
-    train_ids = tg_model.tokenize(vocabulary, train.texts, hp.max_length)
-    val_ids = tg_model.tokenize(vocabulary, validation.texts, hp.max_length)
-    log.info("vocabulary %d tokens; tokenized %d + %d texts", len(vocabulary), len(train), len(validation))
-
+    featurizer = tg_model.Featurizer(vocabulary, hp)
     network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate)
-    dataset = tg_model.token_dataset(train_ids, train.labels, hp.batch_size, hp.max_length, shuffle_seed=seed)
+    model = tg_model.serving_model(featurizer, network)
+    dataset = tg_model.text_dataset(train.texts, train.labels, featurizer, hp, shuffle_seed=seed)
+    log.info(
+        "vocabulary %d words; training on %d texts, validating on %d", len(vocabulary), len(train), len(validation)
+    )
     callbacks = [
-        ValidationAUC(val_ids, validation.labels),
+        ValidationAUC(model, validation.texts, validation.labels),
         keras.callbacks.EarlyStopping(
             monitor="val_mean_roc_auc", mode="max", patience=hp.patience, restore_best_weights=True, verbose=1
         ),
@@ -99,7 +104,7 @@ def fit(
         "samples_per_second": float(len(train) / np.mean(epoch_seconds)),
         "wall_seconds": time.perf_counter() - started,
     }
-    return tg_model.serving_model(vocabulary, network, hp.max_length), summary
+    return model, summary
 
 
 def train(
@@ -146,14 +151,3 @@ def load_run(run_dir: Path) -> tuple[keras.Model, dict]:
         raise FileNotFoundError(f"{record_path} not found: run `toxiguard train` first")
     model = keras.models.load_model(run_dir / MODEL_FILE)
     return model, json.loads(record_path.read_text())
-
-
-def score_texts(model: keras.Model, texts: list[str], batch_size: int = 256) -> np.ndarray:
-    """Scores of a string-input Keras model, in input order, batching texts of similar length together."""
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
-        out[index] = predict(tf.constant([texts[i] for i in index])).numpy()
-    return out

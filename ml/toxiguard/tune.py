@@ -1,7 +1,7 @@
 """Hyperparameter search with keras-tuner over `model.SEARCH_SPACE`; the best point goes to `ml/configs/hparams.json`.
 
-Texts are tokenized once with the largest vocabulary and length in the space; each trial clips ids to its
-own vocabulary size and truncates to its own maximum length, so trials differ only in what they vary.
+The vocabulary is adapted once at the largest size in the space; each trial keeps its own top `vocab_size`
+words (the vocabulary is ordered by frequency), so trials differ only in what they vary.
 """
 
 from __future__ import annotations
@@ -27,11 +27,8 @@ OBJECTIVE = kt.Objective("val_mean_roc_auc", direction="max")
 class BiLSTMHyperModel(kt.HyperModel):
     def __init__(self, train: LabelledData, validation: LabelledData, epochs: int, seed: int):
         super().__init__(name="toxiguard_bilstm")
-        vocabulary = tg_model.adapt_vocabulary(train.texts, max(tg_model.SEARCH_SPACE["vocab_size"]))
-        longest = max(tg_model.SEARCH_SPACE["max_length"])
-        self.train_ids = tg_model.tokenize(vocabulary, train.texts, longest)
-        self.val_ids = tg_model.tokenize(vocabulary, validation.texts, longest)
-        self.train_labels, self.val_labels = train.labels, validation.labels
+        self.vocabulary = tg_model.adapt_vocabulary(train.texts, max(tg_model.SEARCH_SPACE["vocab_size"]))
+        self.train, self.validation = train, validation
         self.epochs, self.seed = epochs, seed
 
     def build(self, hp):
@@ -39,14 +36,12 @@ class BiLSTMHyperModel(kt.HyperModel):
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         params = tg_model.hparams_from_tuner(hp)
-        train_ids = tg_model.clip_vocabulary(self.train_ids, params.vocab_size)
-        val_ids = tg_model.clip_vocabulary(self.val_ids, params.vocab_size)[:, : params.max_length]
-        dataset = tg_model.token_dataset(
-            train_ids, self.train_labels, params.batch_size, params.max_length, shuffle_seed=self.seed
-        )
+        featurizer = tg_model.Featurizer(self.vocabulary, params)
+        dataset = tg_model.text_dataset(self.train.texts, self.train.labels, featurizer, params, self.seed)
+        scoring_model = tg_model.serving_model(featurizer, model)
         # ValidationAUC must run before the tuner's own callbacks, which read the objective from the logs.
         ours = [
-            ValidationAUC(val_ids, self.val_labels),
+            ValidationAUC(scoring_model, self.validation.texts, self.validation.labels),
             keras.callbacks.EarlyStopping(monitor=OBJECTIVE.name, mode="max", patience=1, restore_best_weights=True),
         ]
         return model.fit(dataset, epochs=self.epochs, callbacks=ours + list(callbacks or []), verbose=2)

@@ -21,31 +21,59 @@ def vocabulary():
 
 def test_vocabulary_is_lowercased_without_punctuation(vocabulary):
     assert vocabulary[:2] == ["", "[UNK]"]
-    assert vocabulary[2] == "hello" or vocabulary[2] in {"world", "the"}  # most frequent first
+    assert set(vocabulary[2:5]) == {"hello", "world", "the"}  # the words seen twice come first
     assert "hello" in vocabulary and "Hello" not in vocabulary and "world," not in vocabulary
 
 
-def test_tokenize_truncates_without_padding_and_never_returns_an_empty_row(vocabulary):
-    ids = tg_model.tokenize(vocabulary, ["hello world hello world", "!!! ...", "zebra"], max_length=3)
-    rows = ids.to_list()
+@pytest.fixture(scope="module")
+def featurizer(vocabulary):
+    return tg_model.Featurizer(vocabulary, HParams(vocab_size=len(vocabulary), max_length=3, subword_max_ngrams=40))
+
+
+def test_word_ids_are_truncated_without_padding_and_never_empty(vocabulary, featurizer):
+    token_ids, _ = featurizer(tf.constant(["hello world hello world", "!!! ...", "zebra"]))
     hello, world = vocabulary.index("hello"), vocabulary.index("world")
-    assert rows[0] == [hello, world, hello]  # truncated to max_length
-    assert rows[1] == [OOV_ID]  # nothing left after stripping punctuation -> one OOV token
-    assert rows[2] == [OOV_ID]  # unknown word
+    assert token_ids.numpy().tolist() == [
+        [hello, world, hello],  # truncated to max_length
+        [OOV_ID, 0, 0],  # nothing left after stripping punctuation -> one OOV word
+        [OOV_ID, 0, 0],  # unknown word
+    ]
+    alone, _ = featurizer(tf.constant(["zebra"]))
+    assert alone.shape == (1, 1)  # no padding beyond the longest text in the batch
+    nothing, subwords = featurizer(tf.constant(["?!"]))
+    assert nothing.numpy().tolist() == [[OOV_ID]] and subwords.shape == (1, 1, 1)
 
 
-def test_token_window_matches_tokenize(vocabulary):
-    vectorizer = tg_model.make_vectorizer(vocabulary)
-    window = tg_model.TokenWindow(4)
-    dense = window(vectorizer(tf.constant(["the cat sat on the mat", "?"]))).numpy()
-    assert dense.shape == (2, 4)
-    assert dense[1].tolist() == [OOV_ID, 0, 0, 0]
+def test_subword_ids_line_up_with_word_ids(featurizer):
+    texts = tf.constant(["Hello,\tworld!  It's\nfine", "ok", "a.b c-d ... e"])
+    token_ids, subword_ids = featurizer(texts)
+    assert subword_ids.shape[:2] == token_ids.shape
+    words_with_subwords = tf.reduce_any(subword_ids > 0, axis=2)
+    np.testing.assert_array_equal(words_with_subwords.numpy(), token_ids.numpy() > 0)
+
+
+def test_subwords_of_a_word_are_its_hashed_char_ngrams(featurizer):
+    _, subword_ids = featurizer(tf.constant(["Idiot", "idiot!", "idi0t"]))
+    first, second, third = (set(row[0][row[0] > 0].tolist()) for row in subword_ids.numpy())
+    assert first == second  # same word after lower-casing and stripping punctuation
+    assert len(first) == 12  # "<idiot>": five 3-grams, four 4-grams, three 5-grams
+    assert 0 < len(first & third) < len(first)  # a look-alike shares some n-grams ("<id", "<idi", "t>")
+
+
+def test_subword_embedding_averages_only_real_ngrams():
+    layer = tg_model.SubwordEmbedding(buckets=10, dim=2)
+    layer.build((None, None, None))
+    table = np.arange(22, dtype="float32").reshape(11, 2)
+    layer.embedding.embeddings.assign(table)
+    out = layer(np.array([[[3, 5, 0, 0], [0, 0, 0, 0]]])).numpy()
+    np.testing.assert_allclose(out[0, 0], (table[3] + table[5]) / 2)
+    np.testing.assert_allclose(out[0, 1], [0, 0])
 
 
 def test_masked_max_pooling_ignores_padding():
     values = tf.constant([[[-3.0, -1.0], [-2.0, -5.0], [0.0, 0.0]]])
     mask = tf.constant([[True, True, False]])
-    pooled = tg_model.MaskedGlobalMaxPooling1D()(values, mask=mask).numpy()
+    pooled = tg_model.MaskedGlobalMaxPooling1D()(values, mask).numpy()
     assert pooled.tolist() == [[-2.0, -1.0]]  # plain max pooling would return the padded zeros
 
 
@@ -55,24 +83,28 @@ def test_build_model_with_default_hyperparameters():
     assert set(hp.values) == set(tg_model.SEARCH_SPACE)
     assert model.output_shape == (None, len(LABELS))
     assert model.optimizer is not None and model.loss == "binary_crossentropy"
-    scores = model(np.array([[5, 6, 7, 0]]), training=False).numpy()
+    scores = model([np.array([[5, 6, 7, 0]]), np.array([[[3, 4], [5, 0], [6, 0], [0, 0]]])], training=False).numpy()
     assert scores.shape == (1, 6) and np.all((scores > 0) & (scores < 1))
+
+
+def small_serving_model(vocabulary, max_length=50, pooling="max_avg"):
+    hp = HParams(vocab_size=len(vocabulary), max_length=max_length, embedding_dim=8, lstm_units=4, dense_units=4,
+                 subword_buckets=100, pooling=pooling)  # fmt: skip
+    return tg_model.serving_model(tg_model.Featurizer(vocabulary, hp), tg_model.tokens_model(hp))
 
 
 @pytest.mark.parametrize("pooling", tg_model.POOLINGS)
 def test_scores_do_not_depend_on_batch_padding(vocabulary, pooling):
     """A comment scores the same alone and next to a much longer one (the serving contract)."""
     keras.utils.set_random_seed(1)
-    hp = HParams(vocab_size=len(vocabulary), embedding_dim=8, lstm_units=4, dense_units=4, pooling=pooling)
-    model = tg_model.serving_model(vocabulary, tg_model.tokens_model(hp), max_length=50)
+    model = small_serving_model(vocabulary, pooling=pooling)
     alone = model(tf.constant(["hello world"])).numpy()
-    padded = model(tf.constant(["hello world", "the cat sat on the mat " * 5])).numpy()[:1]
+    padded = model(tf.constant(["hello world", "the catastrophically long sentence " * 5])).numpy()[:1]
     np.testing.assert_allclose(alone, padded, atol=1e-6)
 
 
 def test_serving_model_takes_raw_strings_and_truncates(vocabulary):
-    hp = HParams(vocab_size=len(vocabulary), embedding_dim=8, lstm_units=4, dense_units=4)
-    model = tg_model.serving_model(vocabulary, tg_model.tokens_model(hp), max_length=3)
+    model = small_serving_model(vocabulary, max_length=3)
     short = model(tf.constant(["hello world cat"])).numpy()
     long = model(tf.constant(["hello world cat and many more words after the limit"])).numpy()
     np.testing.assert_allclose(short, long, atol=1e-6)
@@ -80,12 +112,8 @@ def test_serving_model_takes_raw_strings_and_truncates(vocabulary):
 
 
 def test_bucketed_dataset_pads_each_batch_to_its_longest(vocabulary):
-    ids = tf.ragged.constant([[2] * n for n in (3, 4, 40, 41, 5, 39)], dtype=tf.int64)
-    labels = np.zeros((6, 6), dtype=np.uint8)
-    widths = sorted(int(x.shape[1]) for x, _ in tg_model.token_dataset(ids, labels, batch_size=3, max_length=60))
+    hp = HParams(vocab_size=len(vocabulary), max_length=60, batch_size=3)
+    texts = [" ".join(["hello"] * n) for n in (3, 4, 40, 41, 5, 39)]
+    dataset = tg_model.text_dataset(texts, np.zeros((6, 6)), tg_model.Featurizer(vocabulary, hp), hp)
+    widths = sorted(int(token_ids.shape[1]) for (token_ids, _), _ in dataset)
     assert widths == [5, 41]
-
-
-def test_clip_vocabulary_folds_rare_ids_into_oov():
-    ids = tf.ragged.constant([[2, 10, 99], [150]], dtype=tf.int64)
-    assert tg_model.clip_vocabulary(ids, 100).to_list() == [[2, 10, 99], [OOV_ID]]

@@ -12,7 +12,8 @@ import tensorflow as tf
 from toxiguard.config import LABELS, HParams
 from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, label_metrics, max_f1_threshold
 from toxiguard.export import SIGNATURE, Artifact, call_signature, latest_artifact, version_name
-from toxiguard.train import load_run, score_texts
+from toxiguard.model import score_texts
+from toxiguard.train import load_run
 
 pytestmark = pytest.mark.slow
 
