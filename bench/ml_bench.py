@@ -1,0 +1,183 @@
+"""ML benchmarks: training throughput (bucketed vs padded) and in-process serving through the exported signature.
+
+Writes `bench/results/ml.json`. Targets (2 cores): full training run on the 52k rows within 10 minutes;
+one comment p50 <= 1.5 ms; >= 8,000 comments/s in batches. Every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from toxiguard.config import DEFAULT_ARTIFACTS, DEFAULT_DATA, SEED, VALIDATION_FRACTION, HParams, configure_threads
+
+configure_threads()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from toxiguard import model as tg_model  # noqa: E402
+from toxiguard.data import LabelledData, load_labelled  # noqa: E402
+from toxiguard.export import SIGNATURE, Artifact, call_signature, latest_artifact  # noqa: E402
+from toxiguard.train import split_data  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+TARGETS = {
+    "full_training_seconds_max": 600,
+    "single_comment_p50_ms_max": 1.5,
+    "batch_comments_per_second_min": 8000,
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def time_epoch(dataset: tf.data.Dataset, hp: HParams, steps: int) -> float:
+    """Seconds per training sample over `steps` batches, after one warm-up batch (tracing)."""
+    keras.utils.set_random_seed(SEED)
+    network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate)
+    batches = iter(dataset.repeat())
+    x, y = next(batches)
+    network.train_on_batch(x, y)
+    samples, started = 0, time.perf_counter()
+    for _ in range(steps):
+        x, y = next(batches)
+        network.train_on_batch(x, y)
+        samples += int(x.shape[0])
+    return (time.perf_counter() - started) / samples
+
+
+def bench_training(train: LabelledData, hp: HParams, steps: int) -> dict:
+    vocabulary = tg_model.adapt_vocabulary(train.texts, hp.vocab_size)
+    featurizer = tg_model.Featurizer(vocabulary, hp)
+    bucketed_ds = tg_model.text_dataset(train.texts, train.labels, featurizer, hp, shuffle_seed=SEED)
+    padded_ds = tg_model.padded_dataset(train.texts, train.labels, featurizer, hp, SEED)
+    bucketed, padded = time_epoch(bucketed_ds, hp, steps), time_epoch(padded_ds, hp, steps)
+    return {
+        "train_rows": len(train),
+        "steps_measured": steps,
+        "bucketed": {"samples_per_second": 1 / bucketed, "seconds_per_epoch": bucketed * len(train)},
+        "padded_to_max_length": {"samples_per_second": 1 / padded, "seconds_per_epoch": padded * len(train)},
+        "bucketing_speedup": padded / bucketed,
+    }
+
+
+def bench_serving(
+    artifact: Artifact, texts: list[str], single_requests: int, time_budget: float, predict_requests: int = 200
+) -> dict:
+    serving_fn = artifact.serving_fn
+    call_signature(serving_fn, texts[:1])  # warm-up
+    latencies, deadline = [], time.perf_counter() + time_budget
+    for text in texts[:single_requests]:
+        started = time.perf_counter()
+        call_signature(serving_fn, [text])
+        latencies.append((time.perf_counter() - started) * 1000)
+        if time.perf_counter() > deadline:
+            break
+    result = {
+        "single_comment": {
+            "requests": len(latencies),
+            "p50_ms": percentile(latencies, 50),
+            "p99_ms": percentile(latencies, 99),
+        }
+    }
+    for batch_size in (64, 256):
+        batches = [texts[i : i + batch_size] for i in range(0, len(texts) - batch_size + 1, batch_size)]
+        call_signature(serving_fn, batches[0])
+        started, done = time.perf_counter(), 0
+        for batch in batches:
+            call_signature(serving_fn, batch)
+            done += len(batch)
+            if time.perf_counter() - started > time_budget:
+                break
+        result[f"batch_{batch_size}"] = {
+            "comments": done,
+            "comments_per_second": done / (time.perf_counter() - started),
+        }
+
+    # Baseline in the same run: Keras `predict` per request on the same SavedModel (what the signature call replaces).
+    text_input = keras.Input(shape=(), dtype="string")
+    (scores,) = keras.layers.TFSMLayer(str(artifact.saved_model_dir), call_endpoint=SIGNATURE)(text_input).values()
+    keras_model = keras.Model(text_input, scores)
+    keras_model.predict(np.array(texts[:1]), verbose=0)
+    predict_latencies = []
+    for text in texts[:predict_requests]:
+        started = time.perf_counter()
+        keras_model.predict(np.array([text]), verbose=0)
+        predict_latencies.append((time.perf_counter() - started) * 1000)
+    result["single_comment_keras_predict_baseline"] = {
+        "requests": len(predict_latencies),
+        "p50_ms": percentile(predict_latencies, 50),
+    }
+    result["single_comment_speedup_vs_predict"] = (
+        result["single_comment_keras_predict_baseline"]["p50_ms"] / result["single_comment"]["p50_ms"]
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--artifact", type=Path, help="packaged model (default: newest under artifacts/)")
+    parser.add_argument("--train-steps", type=int, default=60, help="batches timed per pipeline")
+    parser.add_argument("--single-requests", type=int, default=2000)
+    parser.add_argument("--time-budget", type=float, default=30.0, help="seconds per serving measurement")
+    parser.add_argument("--out", type=Path, default=RESULTS / "ml.json")
+    args = parser.parse_args(argv)
+
+    artifact = Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
+    hp = HParams.from_dict(artifact.manifest["hyperparameters"])
+    if not args.data.exists():
+        print(f"bench: {args.data} not found (the shared data must sit beside the checkout)", file=sys.stderr)
+        return 1
+    data = load_labelled(args.data)
+    train, validation = split_data(data, VALIDATION_FRACTION, SEED)
+
+    print("timing training pipelines ...", file=sys.stderr)
+    training = bench_training(train, hp, args.train_steps)
+    print("timing serving ...", file=sys.stderr)
+    serving = bench_serving(artifact, validation.texts, args.single_requests, args.time_budget)
+    manifest = artifact.manifest
+    metrics = manifest["metrics"]
+    results = {
+        "benchmark": "ml",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__},
+        "threads": {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        },
+        "model_version": manifest["version"],
+        "training": {**training, "full_run_seconds": manifest["training"]["total_seconds"]},
+        "serving_in_process": serving,
+        "model_size": {"model_tar_gz_bytes": manifest["artifact"]["bytes"], "parameters": artifact.parameter_count},
+        "quality": {
+            "validation_mean_roc_auc": metrics["mean_roc_auc"],
+            "baseline_validation_mean_roc_auc": metrics["baseline_mean_roc_auc"],
+            "delta": metrics["comparison"]["mean_roc_auc_delta"] if metrics.get("comparison") else None,
+        },
+        "targets": TARGETS,
+    }
+    best_batch = max(serving["batch_64"]["comments_per_second"], serving["batch_256"]["comments_per_second"])
+    results["targets_met"] = {
+        "full_training_seconds_max": results["training"]["full_run_seconds"] <= TARGETS["full_training_seconds_max"],
+        "single_comment_p50_ms_max": serving["single_comment"]["p50_ms"] <= TARGETS["single_comment_p50_ms_max"],
+        "batch_comments_per_second_min": best_batch >= TARGETS["batch_comments_per_second_min"],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
