@@ -39,9 +39,11 @@ class HParams:
     dense_units: int = 64
     pooling: str = "max_avg"
     learning_rate: float = 2e-3
+    lr_decay: float = 0.5  # learning rate multiplied by this after every epoch
+    positive_weight_cap: float = 10.0  # rare labels' positives weigh sqrt(negatives/positives), at most this
     batch_size: int = 64
-    epochs: int = 8
-    patience: int = 2
+    epochs: int = 4
+    patience: int = 1
 
     @classmethod
     def from_dict(cls, values: dict) -> HParams:

@@ -214,11 +214,41 @@ def tokens_model(hp: HParams) -> keras.Model:
     return keras.Model([token_ids, subword_ids], scores, name="bilstm_tokens")
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> keras.Model:
-    # XLA made the LSTM about 2x slower on CPU, hence jit_compile=False.
+@keras.saving.register_keras_serializable(package="toxiguard")
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy with a weight per label on the positive term.
+
+    `threat` has about one positive in 150 rows; without extra weight its few positives barely move the
+    shared layers and its ranking quality (PR-AUC) lags far behind the other labels.
+    """
+
+    def __init__(self, positive_weights, name="weighted_binary_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.positive_weights = [float(w) for w in positive_weights]
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, y_pred.dtype)
+        y_pred = ops.clip(y_pred, 1e-7, 1 - 1e-7)
+        weights = ops.convert_to_tensor(self.positive_weights, dtype=y_pred.dtype)
+        loss = -(weights * y_true * ops.log(y_pred) + (1 - y_true) * ops.log(1 - y_pred))
+        return ops.mean(loss, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "positive_weights": self.positive_weights}
+
+
+def positive_weights(labels: np.ndarray, cap: float) -> np.ndarray:
+    """sqrt(negatives / positives) per label, between 1 and `cap`."""
+    positives = np.maximum(labels.sum(axis=0), 1)
+    return np.clip(np.sqrt((len(labels) - positives) / positives), 1.0, max(cap, 1.0))
+
+
+def compile_model(model: keras.Model, learning_rate: float, label_weights: np.ndarray | None = None) -> keras.Model:
+    # XLA made the LSTM about 2x slower on CPU, hence jit_compile=False. No gradient clipping: it cost 16%
+    # of step time (it densifies the embedding gradients) and training is stable without it.
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0),
-        loss="binary_crossentropy",
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="binary_crossentropy" if label_weights is None else WeightedBinaryCrossentropy(label_weights),
         jit_compile=False,
     )
     return model
@@ -265,13 +295,14 @@ def hparams_from_tuner(hp) -> HParams:
     )
 
 
-def build_model(hp) -> keras.Model:
+def build_model(hp, label_weights: np.ndarray | None = None) -> keras.Model:
     """keras-tuner entry point: a compiled network for one point of the search space.
 
-    `vocab_size` and `max_length` also shape the input pipeline (see `tune.BiLSTMHyperModel.fit`).
+    `vocab_size` and `max_length` also shape the input pipeline (see `tune.BiLSTMHyperModel.fit`);
+    `label_weights` are the positive-class loss weights of the training labels (plain BCE without).
     """
     params = hparams_from_tuner(hp)
-    return compile_model(tokens_model(params), params.learning_rate)
+    return compile_model(tokens_model(params), params.learning_rate, label_weights)
 
 
 # --------------------------------------------------------------------------------------------------

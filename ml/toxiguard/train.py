@@ -61,6 +61,17 @@ class ValidationAUC(keras.callbacks.Callback):
             logs[f"val_roc_auc_{name}"] = value
 
 
+def training_callbacks(scoring_model: keras.Model, validation: LabelledData, hp: HParams) -> list:
+    """Validation AUC (first: the others read it from the logs), early stopping and the learning-rate decay."""
+    return [
+        ValidationAUC(scoring_model, validation.texts, validation.labels),
+        keras.callbacks.EarlyStopping(
+            monitor="val_mean_roc_auc", mode="max", patience=hp.patience, restore_best_weights=True, verbose=1
+        ),
+        keras.callbacks.LearningRateScheduler(lambda epoch: hp.learning_rate * hp.lr_decay**epoch),
+    ]
+
+
 def split_data(data: LabelledData, validation_fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:
     train_index, val_index = stratified_split(data.labels, validation_fraction, seed)
     return data.subset(train_index), data.subset(val_index)
@@ -78,18 +89,15 @@ def fit(
     started = time.perf_counter()
     vocabulary = tg_model.adapt_vocabulary(train.texts, hp.vocab_size)
     featurizer = tg_model.Featurizer(vocabulary, hp)
-    network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate)
+    weights = tg_model.positive_weights(train.labels, hp.positive_weight_cap)
+    log.info("positive-class loss weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
+    network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate, weights)
     model = tg_model.serving_model(featurizer, network)
     dataset = tg_model.text_dataset(train.texts, train.labels, featurizer, hp, shuffle_seed=seed)
     log.info(
         "vocabulary %d words; training on %d texts, validating on %d", len(vocabulary), len(train), len(validation)
     )
-    callbacks = [
-        ValidationAUC(model, validation.texts, validation.labels),
-        keras.callbacks.EarlyStopping(
-            monitor="val_mean_roc_auc", mode="max", patience=hp.patience, restore_best_weights=True, verbose=1
-        ),
-    ]
+    callbacks = training_callbacks(model, validation, hp)
     history = network.fit(dataset, epochs=hp.epochs, callbacks=callbacks, verbose=verbose).history
     aucs = history["val_mean_roc_auc"]
     best_epoch = int(np.argmax(aucs))
@@ -149,5 +157,5 @@ def load_run(run_dir: Path) -> tuple[keras.Model, dict]:
     record_path = run_dir / TRAIN_FILE
     if not record_path.exists():
         raise FileNotFoundError(f"{record_path} not found: run `toxiguard train` first")
-    model = keras.models.load_model(run_dir / MODEL_FILE)
+    model = keras.models.load_model(run_dir / MODEL_FILE, compile=False)  # no optimizer state in exports
     return model, json.loads(record_path.read_text())

@@ -11,13 +11,12 @@ import json
 import logging
 from pathlib import Path
 
-import keras
 import keras_tuner as kt
 
 from toxiguard import model as tg_model
 from toxiguard.config import SEED, VALIDATION_FRACTION, HParams
 from toxiguard.data import LabelledData, load_labelled
-from toxiguard.train import ValidationAUC, split_data
+from toxiguard.train import split_data, training_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +28,19 @@ class BiLSTMHyperModel(kt.HyperModel):
         super().__init__(name="toxiguard_bilstm")
         self.vocabulary = tg_model.adapt_vocabulary(train.texts, max(tg_model.SEARCH_SPACE["vocab_size"]))
         self.train, self.validation = train, validation
+        self.label_weights = tg_model.positive_weights(train.labels, HParams().positive_weight_cap)
         self.epochs, self.seed = epochs, seed
 
     def build(self, hp):
-        return tg_model.build_model(hp)
+        return tg_model.build_model(hp, self.label_weights)
 
     def fit(self, hp, model, *args, callbacks=None, **kwargs):
         params = tg_model.hparams_from_tuner(hp)
         featurizer = tg_model.Featurizer(self.vocabulary, params)
         dataset = tg_model.text_dataset(self.train.texts, self.train.labels, featurizer, params, self.seed)
         scoring_model = tg_model.serving_model(featurizer, model)
-        # ValidationAUC must run before the tuner's own callbacks, which read the objective from the logs.
-        ours = [
-            ValidationAUC(scoring_model, self.validation.texts, self.validation.labels),
-            keras.callbacks.EarlyStopping(monitor=OBJECTIVE.name, mode="max", patience=1, restore_best_weights=True),
-        ]
+        # Ours come first: the tuner's own callbacks read the objective from the epoch logs.
+        ours = training_callbacks(scoring_model, self.validation, params)
         return model.fit(dataset, epochs=self.epochs, callbacks=ours + list(callbacks or []), verbose=2)
 
 

@@ -117,3 +117,26 @@ def test_bucketed_dataset_pads_each_batch_to_its_longest(vocabulary):
     dataset = tg_model.text_dataset(texts, np.zeros((6, 6)), tg_model.Featurizer(vocabulary, hp), hp)
     widths = sorted(int(token_ids.shape[1]) for (token_ids, _), _ in dataset)
     assert widths == [5, 41]
+
+
+def test_positive_weights_favour_rare_labels_within_bounds():
+    labels = np.zeros((1000, 6), dtype=np.uint8)
+    labels[:500, 0] = 1  # balanced -> weight 1
+    labels[:10, 3] = 1  # 1 in 100 -> sqrt(99), capped at 5
+    labels[:100, 4] = 1  # 1 in 10 -> 3
+    weights = tg_model.positive_weights(labels, cap=5.0)
+    np.testing.assert_allclose(weights[[0, 3, 4]], [1.0, 5.0, 3.0])
+    assert weights[1] == 5.0  # a label without positives gets the cap, not a division by zero
+
+
+def test_weighted_loss_equals_plain_bce_with_unit_weights_and_scales_positives():
+    y_true = np.array([[1.0, 0.0, 1.0, 0.0, 0.0, 1.0]])
+    y_pred = np.array([[0.7, 0.2, 0.4, 0.1, 0.3, 0.9]], dtype="float32")
+    plain = float(keras.losses.BinaryCrossentropy()(y_true, y_pred))
+    unit = float(tg_model.WeightedBinaryCrossentropy([1.0] * 6)(y_true, y_pred))
+    assert unit == pytest.approx(plain, rel=1e-5)
+    doubled = float(tg_model.WeightedBinaryCrossentropy([2.0] * 6)(y_true, y_pred))
+    positive_part = -np.mean(y_true * np.log(y_pred))
+    assert doubled == pytest.approx(unit + positive_part, rel=1e-5)
+    restored = keras.losses.deserialize(keras.losses.serialize(tg_model.WeightedBinaryCrossentropy([3.0] * 6)))
+    assert restored.positive_weights == [3.0] * 6
