@@ -25,9 +25,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from toxiguard import model as tg_model  # noqa: E402
-from toxiguard.data import LabelledData, load_labelled  # noqa: E402
+from toxiguard.data import LabelledData, load_split  # noqa: E402
 from toxiguard.export import SIGNATURE, Artifact, call_signature, latest_artifact  # noqa: E402
-from toxiguard.train import split_data  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {
@@ -139,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.data.exists():
         print(f"bench: {args.data} not found (the shared data must sit beside the checkout)", file=sys.stderr)
         return 1
-    data = load_labelled(args.data)
-    train, validation = split_data(data, VALIDATION_FRACTION, SEED)
+    _, train, validation = load_split(args.data, VALIDATION_FRACTION, SEED)
 
     print("timing training pipelines ...", file=sys.stderr)
     training = bench_training(train, hp, args.train_steps)

@@ -95,13 +95,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _baseline_training_split(path: Path, manifest: dict):
     """The artifact's own training split, so the baseline learns from exactly what the model learned from."""
-    from toxiguard.data import load_labelled
-    from toxiguard.train import split_data
+    from toxiguard.data import load_split
 
-    data = load_labelled(path)
-    if data.sha256 != manifest["data"]["sha256"]:
-        raise ValueError(f"{path} is not the data the model was trained on; pass --baseline-data or --no-baseline")
-    train, _ = split_data(data, manifest["data"]["validation_fraction"], manifest["data"]["split_seed"])
+    data = manifest["data"]
+    _, train, _ = load_split(path, data["validation_fraction"], data["split_seed"], data["sha256"])
     return train
 
 

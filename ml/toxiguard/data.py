@@ -323,6 +323,21 @@ def load_evaluation(test_path: Path | str, labels_path: Path | str | None = None
 # --------------------------------------------------------------------------------------------------
 
 
+def load_split(
+    path: Path | str, validation_fraction: float, seed: int, expected_sha256: str | None = None
+) -> tuple[LabelledData, LabelledData, LabelledData]:
+    """(all rows, training split, validation split) of a training file.
+
+    With `expected_sha256`, any other file is refused: a model's split only exists for its own data.
+    """
+    data = load_labelled(path)
+    if expected_sha256 is not None and data.sha256 != expected_sha256:
+        raise ValueError(f"{data.source} is not the data the model was trained on (sha256 differs)")
+    train_index, val_index = stratified_split(data.labels, validation_fraction, seed)
+    log.info("split %d rows: %d train, %d validation (seed %d)", len(data), len(train_index), len(val_index), seed)
+    return data, data.subset(train_index), data.subset(val_index)
+
+
 def stratified_split(labels: np.ndarray, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded multi-label stratified split by label combination.
 

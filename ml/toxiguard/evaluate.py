@@ -23,7 +23,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from toxiguard.baseline import NBSVM
 from toxiguard.config import LABELS
-from toxiguard.data import LabelledData, load_evaluation, load_labelled
+from toxiguard.data import LabelledData, load_evaluation, load_split
 
 log = logging.getLogger(__name__)
 
@@ -237,13 +237,13 @@ def _score_and_report(
 def evaluate_run(run_dir: Path, data_path: Path | None = None, with_baseline: bool = True) -> dict:
     """Validation report for a training run, written to `<run_dir>/report/`."""
     from toxiguard.model import score_texts
-    from toxiguard.train import load_run, split_data
+    from toxiguard.train import load_run
 
     model, record = load_run(run_dir)
-    data = load_labelled(data_path or record["data"]["path"])
-    if data.sha256 != record["data"]["sha256"]:
-        raise ValueError(f"{data.source} is not the data this run was trained on (sha256 differs)")
-    train_data, validation = split_data(data, record["split"]["validation_fraction"], record["split"]["seed"])
+    split = record["split"]
+    _, train_data, validation = load_split(
+        data_path or record["data"]["path"], split["validation_fraction"], split["seed"], record["data"]["sha256"]
+    )
     scores = {MODEL_NAME: score_texts(model, validation.texts)}
     if with_baseline:
         scores[BASELINE_NAME] = NBSVM().fit(train_data.texts, train_data.labels).predict(validation.texts)

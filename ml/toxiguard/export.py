@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from toxiguard.config import LABELS, PROJECT_ROOT
 from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, REPORT_JSON, THRESHOLD_RULE
-from toxiguard.model import score_in_length_order
+from toxiguard.model import VECTORIZER, score_in_length_order
 from toxiguard.train import load_run
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MANIFEST_FILE = "manifest.json"
 TARBALL_FILE = "model.tar.gz"
 SERVING_VERSION = "1"  # TF Serving loads the highest numbered directory
-SIGNATURE = "serving_default"
+SIGNATURE, INPUT, OUTPUT = "serving_default", "text", "scores"
 MAX_TARBALL_BYTES = 25 * 1024 * 1024
 ROUND_TRIP_TOLERANCE = 1e-5
 EXAMPLE_TEXTS = [
@@ -113,7 +113,20 @@ def _tarball(saved_model_dir: Path, target: Path) -> None:
 
 
 def export_saved_model(model: keras.Model, target: Path) -> None:
-    model.export(str(target), format="tf_saved_model", verbose=False)
+    """SavedModel with one signature, `serving_default`: `text` (batch,) string -> `scores` (batch, 6) float32.
+
+    Not `model.export()`: it tracks the Keras variable wrappers *and* the tf.Variables the endpoint
+    captures, so every weight is written twice (keras-team/keras#23553, open in Keras 3.15). The archive
+    tracks the captured variables itself; only the vocabulary's lookup table needs tracking by hand.
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model.get_layer(VECTORIZER))
+    archive.add_endpoint(
+        SIGNATURE,
+        lambda text: {OUTPUT: model(text, training=False)},
+        input_signature=[tf.TensorSpec([None], tf.string, name=INPUT)],
+    )
+    archive.write_out(str(target), verbose=False)
 
 
 def check_round_trip(model: keras.Model, serving_fn, texts: list[str]) -> float:

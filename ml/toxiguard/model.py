@@ -20,6 +20,7 @@ from toxiguard.config import LABELS, OOV_ID, PAD_ID, HParams
 # TextVectorization's own "lower_and_strip_punctuation" pattern, so subwords split text exactly as it does.
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 SUBWORD_NGRAM_WIDTHS = (3, 4, 5)
+VECTORIZER = "vectorizer"
 POOLINGS = ("max", "avg", "max_avg")
 SEARCH_SPACE = {
     "vocab_size": [20_000, 30_000, 50_000],
@@ -57,7 +58,7 @@ def make_vectorizer(vocabulary: list[str] | None = None, max_tokens: int | None 
         standardize="lower_and_strip_punctuation",
         split="whitespace",
         output_mode="int",
-        name="vectorizer",
+        name=VECTORIZER,
     )
     if vocabulary is not None:
         vectorizer.set_vocabulary(vocabulary)

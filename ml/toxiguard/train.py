@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from toxiguard import model as tg_model
 from toxiguard.config import LABELS, SEED, VALIDATION_FRACTION, HParams
-from toxiguard.data import LabelledData, load_labelled, stratified_split
+from toxiguard.data import LabelledData, load_split
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +72,6 @@ def training_callbacks(scoring_model: keras.Model, validation: LabelledData, hp:
     ]
 
 
-def split_data(data: LabelledData, validation_fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:
-    train_index, val_index = stratified_split(data.labels, validation_fraction, seed)
-    return data.subset(train_index), data.subset(val_index)
-
-
 def fit(
     train: LabelledData,
     validation: LabelledData,
@@ -123,9 +118,7 @@ def train(
     validation_fraction: float = VALIDATION_FRACTION,
 ) -> dict:
     started = time.perf_counter()
-    data = load_labelled(data_path)
-    train_data, validation = split_data(data, validation_fraction, seed)
-    log.info("split %d rows: %d train, %d validation (seed %d)", len(data), len(train_data), len(validation), seed)
+    data, train_data, validation = load_split(data_path, validation_fraction, seed)
     model, summary = fit(train_data, validation, hp, seed)
 
     run_dir.mkdir(parents=True, exist_ok=True)

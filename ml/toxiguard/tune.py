@@ -15,8 +15,8 @@ import keras_tuner as kt
 
 from toxiguard import model as tg_model
 from toxiguard.config import SEED, VALIDATION_FRACTION, HParams
-from toxiguard.data import LabelledData, load_labelled
-from toxiguard.train import split_data, training_callbacks
+from toxiguard.data import LabelledData, load_split
+from toxiguard.train import training_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ def tune(
     seed: int = SEED,
     validation_fraction: float = VALIDATION_FRACTION,
 ) -> dict:
-    data = load_labelled(data_path)
-    train, validation = split_data(data, validation_fraction, seed)
+    data, train, validation = load_split(data_path, validation_fraction, seed)
     tuner = kt.RandomSearch(
         BiLSTMHyperModel(train, validation, epochs, seed),
         objective=OBJECTIVE,

@@ -66,6 +66,16 @@ def test_manifest_documents_version_signature_and_metrics(tiny_artifact):
     assert (tiny_artifact / "report" / "report.md").exists()
 
 
+def test_every_weight_is_stored_once(tiny_run, tiny_artifact):
+    model, _ = load_run(tiny_run)
+    stored = sum(
+        int(np.prod(shape))
+        for name, shape in tf.train.list_variables(str(_extract(tiny_artifact) / "variables" / "variables"))
+        if name.endswith("VARIABLE_VALUE") and "seed_generator" not in name
+    )
+    assert stored == model.count_params()
+
+
 def test_exported_signature_matches_the_in_memory_model(tiny_run, tiny_artifact):
     model, _ = load_run(tiny_run)
     texts = ["You are an idiot", "thanks for the help", "", "?!", "word " * 100]
