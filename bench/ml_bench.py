@@ -40,10 +40,10 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def time_epoch(dataset: tf.data.Dataset, hp: HParams, steps: int) -> float:
+def time_epoch(dataset: tf.data.Dataset, hp: HParams, label_weights: np.ndarray, steps: int) -> float:
     """Seconds per training sample over `steps` batches, after one warm-up batch (tracing)."""
     keras.utils.set_random_seed(SEED)
-    network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate)
+    network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate, label_weights)
     batches = iter(dataset.repeat())
     x, y = next(batches)
     network.train_on_batch(x, y)
@@ -51,7 +51,7 @@ def time_epoch(dataset: tf.data.Dataset, hp: HParams, steps: int) -> float:
     for _ in range(steps):
         x, y = next(batches)
         network.train_on_batch(x, y)
-        samples += int(x.shape[0])
+        samples += int(y.shape[0])
     return (time.perf_counter() - started) / samples
 
 
@@ -60,7 +60,8 @@ def bench_training(train: LabelledData, hp: HParams, steps: int) -> dict:
     featurizer = tg_model.Featurizer(vocabulary, hp)
     bucketed_ds = tg_model.text_dataset(train.texts, train.labels, featurizer, hp, shuffle_seed=SEED)
     padded_ds = tg_model.padded_dataset(train.texts, train.labels, featurizer, hp, SEED)
-    bucketed, padded = time_epoch(bucketed_ds, hp, steps), time_epoch(padded_ds, hp, steps)
+    weights = tg_model.positive_weights(train.labels, hp.positive_weight_cap)
+    bucketed, padded = time_epoch(bucketed_ds, hp, weights, steps), time_epoch(padded_ds, hp, weights, steps)
     return {
         "train_rows": len(train),
         "steps_measured": steps,
@@ -107,11 +108,11 @@ def bench_serving(
     text_input = keras.Input(shape=(), dtype="string")
     (scores,) = keras.layers.TFSMLayer(str(artifact.saved_model_dir), call_endpoint=SIGNATURE)(text_input).values()
     keras_model = keras.Model(text_input, scores)
-    keras_model.predict(np.array(texts[:1]), verbose=0)
+    keras_model.predict(np.array(texts[:1], dtype=object), verbose=0)
     predict_latencies = []
     for text in texts[:predict_requests]:
         started = time.perf_counter()
-        keras_model.predict(np.array([text]), verbose=0)
+        keras_model.predict(np.array([text], dtype=object), verbose=0)
         predict_latencies.append((time.perf_counter() - started) * 1000)
     result["single_comment_keras_predict_baseline"] = {
         "requests": len(predict_latencies),

@@ -121,8 +121,8 @@ def plot_curves(labels: np.ndarray, scores: dict[str, np.ndarray], out_dir: Path
 def plot_training(history: dict[str, list[float]], out_dir: Path) -> str:
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, (loss_axis, auc_axis) = plt.subplots(1, 2, figsize=(12, 4))
-    loss_axis.plot(epochs, history["loss"], marker="o", label="training loss")
-    loss_axis.plot(epochs, history["val_loss"], marker="o", label="validation loss")
+    loss_axis.plot(epochs, history["loss"], marker="o", label="training (positive-weighted)")
+    loss_axis.plot(epochs, history["val_loss"], marker="o", label="validation (unweighted)")
     loss_axis.set(title="Binary cross-entropy", xlabel="epoch")
     auc_axis.plot(epochs, history["val_mean_roc_auc"], marker="o", linewidth=2.5, label="mean")
     for name in LABELS:
@@ -131,6 +131,7 @@ def plot_training(history: dict[str, list[float]], out_dir: Path) -> str:
             auc_axis.plot(epochs, history[key], linewidth=1, alpha=0.7, label=name)
     auc_axis.set(title="Validation ROC-AUC", xlabel="epoch")
     for axis in (loss_axis, auc_axis):
+        axis.set_xticks(epochs)
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
     fig.tight_layout()
