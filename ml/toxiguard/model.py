@@ -168,6 +168,76 @@ class SubwordEmbedding(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="toxiguard")
+class FusedBidirectionalLSTM(layers.Layer):
+    """Bidirectional LSTM over right-padded sequences on TensorFlow's fused kernel (`BlockLSTMV2`).
+
+    The maths, gate order (i, f, c, o) and initialisation are keras.layers.LSTM's, but each direction is
+    one kernel call instead of a while-loop of ~15 small ops per token, which made one comment 3x slower
+    on CPU. Masking is exact without per-step masks: the backward direction reverses every sequence within
+    its own length (`tf.reverse_sequence`), so padding only ever comes after a sequence's real steps, and
+    the outputs at padded steps are excluded by the masked pooling that follows.
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        dim = input_shape[-1]
+        self.cells = {}
+        for direction in ("forward", "backward"):
+            kernel = self.add_weight(
+                name=f"{direction}_kernel", shape=(dim, 4 * self.units), initializer="glorot_uniform"
+            )
+            recurrent = self.add_weight(
+                name=f"{direction}_recurrent_kernel", shape=(self.units, 4 * self.units), initializer="orthogonal"
+            )
+            # Forget-gate bias starts at 1, as with keras.layers.LSTM(unit_forget_bias=True).
+            bias_init = np.concatenate([np.zeros(self.units), np.ones(self.units), np.zeros(2 * self.units)])
+            bias = self.add_weight(
+                name=f"{direction}_bias",
+                shape=(4 * self.units,),
+                initializer=keras.initializers.Constant(bias_init.astype("float32")),
+            )
+            self.cells[direction] = (kernel, recurrent, bias)
+
+    def _run(self, time_major, direction: str):
+        kernel, recurrent, bias = self.cells[direction]
+        batch = tf.shape(time_major)[1]
+        state = tf.zeros(tf.stack([batch, self.units]), dtype=time_major.dtype)
+        no_peephole = tf.zeros([self.units], dtype=time_major.dtype)
+        outputs = tf.raw_ops.BlockLSTMV2(
+            seq_len_max=tf.cast(tf.shape(time_major)[0], tf.int64),
+            x=time_major,
+            cs_prev=state,
+            h_prev=state,
+            w=tf.concat([kernel, recurrent], axis=0),
+            wci=no_peephole,
+            wcf=no_peephole,
+            wco=no_peephole,
+            b=bias,
+            cell_clip=0.0,  # no clipping, as in Keras
+            use_peephole=False,
+        )
+        return outputs[-1]  # h for every step
+
+    def call(self, inputs, mask):
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        time_major = tf.transpose(inputs, [1, 0, 2])
+        forward = self._run(time_major, "forward")
+        reversed_inputs = tf.reverse_sequence(time_major, lengths, seq_axis=0, batch_axis=1)
+        backward = tf.reverse_sequence(self._run(reversed_inputs, "backward"), lengths, seq_axis=0, batch_axis=1)
+        return tf.transpose(tf.concat([forward, backward], axis=-1), [1, 0, 2])
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="toxiguard")
 class MaskedGlobalMaxPooling1D(layers.Layer):
     """Max over time that ignores masked (padding) steps.
 
@@ -201,7 +271,7 @@ def tokens_model(hp: HParams) -> keras.Model:
     x = layers.Add(name="word_vectors")([words, subwords])
     if hp.spatial_dropout > 0:
         x = layers.SpatialDropout1D(hp.spatial_dropout, name="spatial_dropout")(x)
-    x = layers.Bidirectional(layers.LSTM(hp.lstm_units, return_sequences=True), name="bilstm")(x, mask=mask)
+    x = FusedBidirectionalLSTM(hp.lstm_units, name="bilstm")(x, mask=mask)
     pooled = []
     if hp.pooling in ("max", "max_avg"):
         pooled.append(MaskedGlobalMaxPooling1D(name="max_pool")(x, mask=mask))
