@@ -107,7 +107,7 @@ def fit(
         "samples_per_second": float(len(train) / np.mean(epoch_seconds)),
         "wall_seconds": time.perf_counter() - started,
     }
-    return model, summary
+    return tg_model.serving_model(featurizer, tg_model.for_serving(network, hp)), summary
 
 
 def train(

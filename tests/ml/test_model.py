@@ -155,3 +155,14 @@ def test_fused_bilstm_equals_keras_bidirectional_lstm_with_masking():
     reference.set_weights([w.numpy() for w in fused.weights])
     reference_out = reference(inputs, mask=mask).numpy()
     np.testing.assert_allclose(fused_out[mask], reference_out[mask], atol=1e-5)
+
+
+def test_serving_twin_scores_like_the_trained_network(vocabulary):
+    keras.utils.set_random_seed(2)
+    hp = HParams(vocab_size=len(vocabulary), embedding_dim=8, lstm_units=4, dense_units=4, subword_buckets=100)
+    featurizer = tg_model.Featurizer(vocabulary, hp)
+    network = tg_model.tokens_model(hp)
+    texts = tf.constant(["hello world", "the cat sat on the mat today", "?", "world " * 30])
+    trained = tg_model.serving_model(featurizer, network)(texts).numpy()
+    serving = tg_model.serving_model(featurizer, tg_model.for_serving(network, hp))(texts).numpy()
+    np.testing.assert_allclose(serving, trained, atol=1e-5)
