@@ -90,19 +90,21 @@ def bench_serving(
             "p99_ms": percentile(latencies, 99),
         }
     }
+    # Batches in arrival order pad every comment to the batch's longest; the batch scorer
+    # (`Artifact.score`) sorts a chunk by length first, so each batch holds comments of similar length.
+    by_length = sorted(texts, key=len)
     for batch_size in (64, 256):
-        batches = [texts[i : i + batch_size] for i in range(0, len(texts) - batch_size + 1, batch_size)]
-        call_signature(serving_fn, batches[0])
-        started, done = time.perf_counter(), 0
-        for batch in batches:
-            call_signature(serving_fn, batch)
-            done += len(batch)
-            if time.perf_counter() - started > time_budget:
-                break
-        result[f"batch_{batch_size}"] = {
-            "comments": done,
-            "comments_per_second": done / (time.perf_counter() - started),
-        }
+        for order, pool in (("arrival_order", texts), ("length_sorted", by_length)):
+            batches = [pool[i : i + batch_size] for i in range(0, len(pool) - batch_size + 1, batch_size)]
+            call_signature(serving_fn, batches[0])
+            started, done = time.perf_counter(), 0
+            for batch in batches:
+                call_signature(serving_fn, batch)
+                done += len(batch)
+                if time.perf_counter() - started > time_budget:
+                    break
+            elapsed = time.perf_counter() - started
+            result[f"batch_{batch_size}_{order}"] = {"comments": done, "comments_per_second": done / elapsed}
 
     # Baseline in the same run: Keras `predict` per request on the same SavedModel (what the signature call replaces).
     text_input = keras.Input(shape=(), dtype="string")
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "targets": TARGETS,
     }
-    best_batch = max(serving["batch_64"]["comments_per_second"], serving["batch_256"]["comments_per_second"])
+    best_batch = max(serving[f"batch_{n}_length_sorted"]["comments_per_second"] for n in (64, 256))
     results["targets_met"] = {
         "full_training_seconds_max": results["training"]["full_run_seconds"] <= TARGETS["full_training_seconds_max"],
         "single_comment_p50_ms_max": serving["single_comment"]["p50_ms"] <= TARGETS["single_comment_p50_ms_max"],
