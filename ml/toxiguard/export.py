@@ -90,6 +90,15 @@ def signature_spec(serving_fn) -> dict:
     }
 
 
+def checkpoint_parameters(saved_model_dir: Path) -> int:
+    """Number of weight values a SavedModel stores (each stored copy counts; dropout seed states do not)."""
+    return sum(
+        int(np.prod(shape))
+        for name, shape in tf.train.list_variables(str(saved_model_dir / "variables" / "variables"))
+        if name.endswith("VARIABLE_VALUE") and "seed_generator" not in name
+    )
+
+
 def call_signature(serving_fn, texts: list[str]) -> np.ndarray:
     (input_name,) = serving_fn.structured_input_signature[1]
     (output,) = serving_fn(**{input_name: tf.constant(texts, dtype=tf.string)}).values()
@@ -242,7 +251,8 @@ class Artifact:
 
     @property
     def parameter_count(self) -> int:
-        return int(sum(np.prod(v.shape) for v in self._loaded.variables))
+        """Weights stored in the SavedModel's checkpoint (dropout seed states excluded)."""
+        return checkpoint_parameters(self.saved_model_dir)
 
     @property
     def version(self) -> str:
