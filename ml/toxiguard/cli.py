@@ -6,7 +6,8 @@
     toxiguard package   export the evaluated run as artifacts/<version>/ (model.tar.gz + manifest.json)
     toxiguard predict   score comments with a packaged model and print a table
 
-Exit codes: 0 success, 1 a missing/conflicting file or unusable run, 2 invalid input data or usage.
+Exit codes: 0 success, 1 a missing/conflicting file, an unusable run or a failed export check,
+2 invalid input data or usage.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 from toxiguard.config import (
@@ -77,6 +79,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.data is None:
         report = evaluate.evaluate_run(args.run, with_baseline=not args.no_baseline)
+    elif args.labels is None and not zipfile.is_zipfile(args.data):
+        print(
+            f"toxiguard evaluate: --labels is required with {args.data} (only the competition .zip holds both files)",
+            file=sys.stderr,
+        )
+        return 2
     else:
         from toxiguard.export import Artifact, latest_artifact
 
@@ -210,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"toxiguard {args.command}: invalid input:\n{exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as exc:
         print(f"toxiguard {args.command}: {exc}", file=sys.stderr)
         return 1
 

@@ -26,6 +26,11 @@ def test_missing_run_exits_1_with_a_hint(tmp_path, capsys):
     assert "run `toxiguard evaluate" in capsys.readouterr().err
 
 
+def test_evaluating_a_test_file_needs_its_labels(fixtures, capsys):
+    assert main(["evaluate", "--data", str(fixtures / "test.csv")]) == 2
+    assert "--labels is required" in capsys.readouterr().err
+
+
 def test_bad_option_values_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["train", "--validation-fraction", "1.5"])
