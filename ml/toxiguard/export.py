@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import io
 import json
 import logging
 import shutil
@@ -112,13 +111,13 @@ def _tarball(saved_model_dir: Path, target: Path) -> None:
         info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
         return info
 
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
+    with (
+        gzip.GzipFile(target, mode="wb", mtime=0, compresslevel=9) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
         for path in sorted(saved_model_dir.rglob("*")):
             arcname = f"{SERVING_VERSION}/{path.relative_to(saved_model_dir).as_posix()}"
             tar.add(path, arcname=arcname, recursive=False, filter=reset)
-    with target.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as gz:
-        gz.write(buffer.getvalue())
 
 
 def export_saved_model(model: keras.Model, target: Path) -> None:

@@ -448,7 +448,12 @@ def score_in_length_order(predict, texts: list[str], batch_size: int = 256) -> n
     return out
 
 
-def score_texts(model: keras.Model, texts: list[str], batch_size: int = 256) -> np.ndarray:
-    """Scores of a string-input Keras model through one traced function (no per-batch `predict`)."""
+def text_scorer(model: keras.Model, batch_size: int = 256):
+    """`texts -> scores` for a string-input Keras model, through one traced function reused on every call."""
     call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return score_in_length_order(lambda batch: call(tf.constant(batch)).numpy(), texts, batch_size)
+    return lambda texts: score_in_length_order(lambda batch: call(tf.constant(batch)).numpy(), texts, batch_size)
+
+
+def score_texts(model: keras.Model, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Scores of a string-input Keras model (no per-batch `predict`)."""
+    return text_scorer(model, batch_size)(texts)

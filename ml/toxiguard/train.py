@@ -44,7 +44,8 @@ class ValidationAUC(keras.callbacks.Callback):
 
     def __init__(self, scoring_model: keras.Model, texts: list[str], labels: np.ndarray):
         super().__init__()
-        self.scoring_model, self.texts, self.labels = scoring_model, texts, labels
+        # One traced scorer for the whole run: a new tf.function per epoch would re-trace every time.
+        self.score, self.texts, self.labels = tg_model.text_scorer(scoring_model), texts, labels
         self._started = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -53,7 +54,7 @@ class ValidationAUC(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         logs["epoch_seconds"] = time.perf_counter() - self._started
-        scores = tg_model.score_texts(self.scoring_model, self.texts)
+        scores = self.score(self.texts)
         clipped = np.clip(scores, 1e-7, 1 - 1e-7)
         logs["val_loss"] = float(-np.mean(self.labels * np.log(clipped) + (1 - self.labels) * np.log(1 - clipped)))
         logs["val_mean_roc_auc"], per_label = mean_roc_auc(self.labels, scores)
