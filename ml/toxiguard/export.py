@@ -21,9 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from toxiguard.config import LABELS, PROJECT_ROOT
+from toxiguard.config import LABELS, PROJECT_ROOT, HParams
 from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, REPORT_JSON, THRESHOLD_RULE
-from toxiguard.model import VECTORIZER, score_in_length_order
+from toxiguard.model import VECTORIZER, folded_serving_model, score_in_length_order
 from toxiguard.train import load_run
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,8 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
 
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = Path(tmp) / SERVING_VERSION
-        export_saved_model(model, saved_model)
+        # The exported graph folds subword embeddings into the vocabulary; the round trip below proves it equal.
+        export_saved_model(folded_serving_model(model, HParams.from_dict(record["hyperparameters"])), saved_model)
         serving_fn = tf.saved_model.load(str(saved_model)).signatures[SIGNATURE]
         difference = check_round_trip(model, serving_fn, EXAMPLE_TEXTS)
         if difference > ROUND_TRIP_TOLERANCE:

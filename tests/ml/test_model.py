@@ -166,3 +166,17 @@ def test_serving_twin_scores_like_the_trained_network(vocabulary):
     trained = tg_model.serving_model(featurizer, network)(texts).numpy()
     serving = tg_model.serving_model(featurizer, tg_model.for_serving(network, hp))(texts).numpy()
     np.testing.assert_allclose(serving, trained, atol=1e-5)
+
+
+def test_folded_serving_model_scores_exactly_like_the_trained_model(vocabulary):
+    """Folding subwords into the vocabulary is an optimisation only: OOV, empty and over-long texts included."""
+    keras.utils.set_random_seed(3)
+    hp = HParams(vocab_size=len(vocabulary), max_length=6, embedding_dim=8, lstm_units=4, dense_units=4,
+                 subword_buckets=100)  # fmt: skip
+    network = tg_model.tokens_model(hp)
+    for layer in network.layers:  # random non-zero weights everywhere, so every term of the sum matters
+        layer.set_weights([np.random.default_rng(0).normal(size=w.shape).astype("float32") for w in layer.weights])
+    model = tg_model.serving_model(tg_model.Featurizer(vocabulary, hp), tg_model.for_serving(network, hp))
+    folded = tg_model.folded_serving_model(model, hp)
+    texts = tf.constant(["hello world", "helo wurld zzyzx", "", "?!", "cat " * 20, "the Cat, sat; on xyzzy MAT"])
+    np.testing.assert_allclose(folded(texts).numpy(), model(texts).numpy(), atol=1e-5)
