@@ -4,10 +4,12 @@
     toxiguard tune      search hyperparameters with keras-tuner, write the best to ml/configs/hparams.json
     toxiguard evaluate  validation report with the NB-SVM baseline, or a report on test.csv + test_labels.csv
     toxiguard package   export the evaluated run as artifacts/<version>/ (model.tar.gz + manifest.json)
-    toxiguard predict   score comments with a packaged model and print a table
+    toxiguard predict   score comments (in-process, or through a running API with --api) and print a table
+    toxiguard score     score a CSV file in batches, streaming, into a CSV with scores and verdicts
+    toxiguard serve     run the local stack: SageMaker-compatible model server + API gateway + web page
 
-Exit codes: 0 success, 1 a missing/conflicting file, an unusable run or a failed export check,
-2 invalid input data or usage.
+Exit codes: 0 success, 1 a missing/conflicting file, an unusable run, a failed export check or an unreachable API,
+2 invalid input data or usage (for `score`: some rows could not be scored; they are in the output with an error).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from dotenv import find_dotenv, load_dotenv
+
 from toxiguard.config import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DATA,
@@ -28,6 +32,7 @@ from toxiguard.config import (
     LABELS,
     PROJECT_ROOT,
     SEED,
+    TEXT_COLUMN,
     VALIDATION_FRACTION,
     HParams,
     configure_threads,
@@ -118,27 +123,32 @@ def cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
+def _scorer(args: argparse.Namespace):
+    """The API client with --api, otherwise the packaged model in this process."""
+    from toxiguard.client import ApiScorer, LocalScorer
+
+    if args.api:
+        return ApiScorer(args.api)
+    configure_threads()
     from toxiguard.export import Artifact, latest_artifact
 
+    return LocalScorer(Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS)))
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
     texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         print("toxiguard predict: no text given (pass comments as arguments or one per line on stdin)", file=sys.stderr)
         return 2
-    artifact = Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
-    scores = artifact.score(texts)
-    thresholds = artifact.thresholds
-    results = []
-    for text, row in zip(texts, scores, strict=True):
-        labels = [name for name, s in zip(LABELS, row, strict=True) if s >= thresholds[name]]
-        results.append({"text": text, "scores": dict(zip(LABELS, map(float, row), strict=True)), "labels": labels})
+    response = _scorer(args).moderate(texts)
     if args.json:
-        print(json.dumps({"model_version": artifact.version, "results": results}, indent=2))
+        print(json.dumps(response, indent=2))
         return 0
-    print(f"model {artifact.version}")
-    for result in results:
-        verdict = "FLAGGED: " + ", ".join(result["labels"]) if result["labels"] else "not flagged"
-        shown = result["text"] if len(result["text"]) <= 70 else result["text"][:67] + "..."
+    thresholds = response["thresholds"]
+    print(f"model {response['model_version']}")
+    for text, result in zip(texts, response["results"], strict=True):
+        verdict = "FLAGGED: " + ", ".join(result["labels"]) if result["flagged"] else "not flagged"
+        shown = text if len(text) <= 70 else text[:67] + "..."
         print(f"\n{shown!r}  ->  {verdict}")
         for name in LABELS:
             score = result["scores"][name]
@@ -146,6 +156,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
             mark = " <" if name in result["labels"] else ""
             print(f"  {name:<14} {score:6.3f} |{bar:<20}| threshold {thresholds[name]:.2f}{mark}")
     return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from toxiguard import batch
+    from toxiguard.client import API_MAX_TEXT_CHARS, ApiError
+
+    target = args.out or batch.default_output(args.input)
+    scorer = _scorer(args)
+    try:
+        summary = batch.score_file(
+            args.input, target, scorer, column=args.column, chunk_rows=args.chunk_rows,
+            max_chars=API_MAX_TEXT_CHARS if args.api else None, show_progress=not args.quiet,
+        )  # fmt: skip
+    except ApiError as exc:
+        partial = target.with_name(target.name + ".partial")
+        raise ApiError(exc.status, exc.code, f"{exc.message}; the rows scored so far are in {partial}") from None
+    batch.report(args.input, target, summary, scorer.model_version)
+    return 2 if summary.bad_rows else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from toxiguard.serve import StackSettings, serve
+
+    settings = StackSettings.from_env()
+    overrides = {"artifact_dir": args.artifact, "gateway_port": args.port, "model_port": args.model_port}
+    settings = dataclasses.replace(settings, **{name: v for name, v in overrides.items() if v is not None})
+    if args.no_batching:
+        settings = dataclasses.replace(settings, batching=False)
+    return serve(settings)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -199,25 +240,58 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="score comments with a packaged model")
     p.add_argument("text", nargs="*", help="comments to score (default: one per line from standard input)")
     p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--api", metavar="URL", help="score through a running API (e.g. http://127.0.0.1:8000)")
+    p.add_argument("--json", action="store_true", help="print the API's JSON response instead of a table")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("score", help="score a CSV file of comments into a CSV with scores and verdicts")
+    p.add_argument("input", type=Path, help="CSV (or .csv.gz) with a header row and a comment column")
+    p.add_argument("--out", type=Path, help="output CSV (default: <input>.scored.csv beside the input)")
+    p.add_argument("--column", default=TEXT_COLUMN, help="column holding the comment text (default: %(default)s)")
+    p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
+    p.add_argument("--api", metavar="URL", help="score through a running API instead of in this process")
+    p.add_argument("--chunk-rows", type=_positive, default=1024, help="rows read and scored at a time")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("serve", help="run model server + gateway + web page locally (Ctrl-C stops both)")
+    p.add_argument("--artifact", type=Path, help="packaged model directory (default: TOXIGUARD_ARTIFACT or newest)")
+    p.add_argument("--port", type=int, help="gateway port for the page and API (default: GATEWAY_PORT or 8000)")
+    p.add_argument("--model-port", type=int, help="model server port (default: MODEL_SERVER_PORT or 8080)")
+    p.add_argument("--no-batching", action="store_true", help="score each request alone (no micro-batching)")
+    p.set_defaults(func=cmd_serve)
     return parser
+
+
+# Commands that load TensorFlow in this process (its thread pools must be set before it initialises).
+TENSORFLOW_COMMANDS = ("train", "tune", "evaluate", "package")
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the output
+    load_dotenv(find_dotenv(usecwd=True))  # a local `.env` (see .env.example); real environment variables win
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    configure_threads()
+    if args.command in TENSORFLOW_COMMANDS:
+        configure_threads()
+    from toxiguard.batch import ScoreFileError
+    from toxiguard.client import ApiError
+
     try:
         return args.func(args)
     except DataError as exc:
         print(f"toxiguard {args.command}: invalid input:\n{exc}", file=sys.stderr)
         return 2
+    except ScoreFileError as exc:
+        print(f"toxiguard {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"toxiguard {args.command}: the API refused or failed: {exc}", file=sys.stderr)
+        return 2 if 400 <= exc.status < 500 else 1
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as exc:
         print(f"toxiguard {args.command}: {exc}", file=sys.stderr)
         return 1
