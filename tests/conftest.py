@@ -53,3 +53,12 @@ def shipped_artifact():
     from toxiguard.export import Artifact, latest_artifact
 
     return Artifact(latest_artifact(PROJECT_ROOT / "artifacts"))
+
+
+@pytest.fixture(scope="session")
+def local_stack(shipped_artifact):
+    """The whole local system on free ports: model server process + gateway with the real handler and page."""
+    from toxiguard.serve import LocalStack
+
+    with LocalStack(shipped_artifact.directory, gateway_port=0, model_port=0) as stack:
+        yield stack

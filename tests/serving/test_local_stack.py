@@ -1,0 +1,79 @@
+"""The local stack end to end over HTTP: gateway -> real handler -> boto3 (SigV4) -> model server process."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import requests
+
+from toxiguard import cli
+from toxiguard.config import LABELS
+from toxiguard.serve import LocalStack, StackError, StackSettings
+
+pytestmark = pytest.mark.slow
+
+RUDE = "You are a pathetic idiot and nobody wants you here."
+FRIENDLY = "Thanks for fixing the references, the article reads much better now."
+
+
+def test_moderate_returns_the_models_scores_and_the_manifests_thresholds(local_stack, shipped_artifact):
+    reply = requests.post(f"{local_stack.gateway_url}/v1/moderate", json={"texts": [FRIENDLY, RUDE]}, timeout=30)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["model_version"] == shipped_artifact.version
+    assert body["thresholds"] == pytest.approx(shipped_artifact.thresholds)
+    scores = np.array([[result["scores"][label] for label in LABELS] for result in body["results"]])
+    np.testing.assert_allclose(scores, shipped_artifact.score([FRIENDLY, RUDE]), atol=1e-5)
+    assert [result["flagged"] for result in body["results"]] == [False, True]
+    assert "insult" in body["results"][1]["labels"]
+
+
+def test_health_reports_the_model_version_and_a_live_endpoint(local_stack):
+    reply = requests.get(f"{local_stack.gateway_url}/v1/health", timeout=30)
+    assert reply.status_code == 200
+    assert reply.json()["model_version"] == local_stack.model_version and reply.json()["endpoint"]["reachable"]
+
+
+def test_page_and_config_are_served_from_the_same_origin(local_stack):
+    page = requests.get(f"{local_stack.gateway_url}/", timeout=10)
+    assert page.status_code == 200 and "<textarea" in page.text
+    assert '"apiUrl": ""' in requests.get(f"{local_stack.gateway_url}/config.js", timeout=10).text
+
+
+def test_cli_predict_and_score_through_the_api(local_stack, tmp_path, capsys):
+    assert cli.main(["predict", "--api", local_stack.gateway_url, RUDE]) == 0
+    out = capsys.readouterr().out
+    assert f"model {local_stack.model_version}" in out and "FLAGGED" in out and "insult" in out
+
+    source = tmp_path / "in.csv"
+    source.write_text("id,comment_text\n1,hello there\n2," + "a" * 5001 + "\n3,you idiot\n")
+    assert cli.main(["score", str(source), "--api", local_stack.gateway_url, "--quiet"]) == 2
+    assert "row 3: comment text has 5001 characters, the API accepts at most 5000" in capsys.readouterr().err
+    assert (tmp_path / "in.scored.csv").read_text().count("\n") == 4
+
+
+def test_cli_reports_an_unreachable_api(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert cli.main(["predict", "--api", dead, "hi"]) == 1
+    assert "unreachable: cannot reach" in capsys.readouterr().err
+
+
+def test_a_taken_port_is_a_clear_error_before_the_model_loads(shipped_artifact):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        stack = LocalStack(shipped_artifact.directory, settings=StackSettings(gateway_port=port, model_port=0))
+        with pytest.raises(StackError, match=f"port {port} on 127.0.0.1 is already in use.*GATEWAY_PORT"):
+            stack.start()
+
+
+def test_settings_come_from_the_environment():
+    settings = StackSettings.from_env({"GATEWAY_PORT": "9000", "MODEL_BATCHING": "false", "TOXIGUARD_ARTIFACT": ""})
+    assert (settings.gateway_port, settings.batching, settings.artifact_dir) == (9000, False, None)
+    with pytest.raises(StackError, match="MODEL_SERVER_PORT='http' is not a port number"):
+        StackSettings.from_env({"MODEL_SERVER_PORT": "http"})
