@@ -456,6 +456,8 @@ def handle(event: Mapping[str, Any], context: Any, settings: Settings, client) -
         headers["Vary"] = "Origin"  # the answer differs by Origin, so caches must key on it
         if origin is not None and origin_allowed(origin, settings):
             headers["Access-Control-Allow-Origin"] = origin
+            # Without this a cross-origin page cannot read the request id or how long to wait after a 429.
+            headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
     body = "" if response.body is None else json.dumps(response.body)
     return {"statusCode": response.status, "headers": {**headers, **response.headers}, "body": body,
             "isBase64Encoded": False}  # fmt: skip

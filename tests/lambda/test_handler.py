@@ -297,6 +297,7 @@ def test_allowed_origins_see_the_answer_and_others_do_not(call, sagemaker):
     sagemaker.answers([RUDE])
     allowed = call(http_api_event(body={"text": RUDE}, headers={"Origin": ORIGIN}))
     assert allowed["headers"]["Access-Control-Allow-Origin"] == ORIGIN and allowed["headers"]["Vary"] == "Origin"
+    assert allowed["headers"]["Access-Control-Expose-Headers"] == "X-Request-Id, Retry-After"
 
     sagemaker.answers([RUDE])
     other = call(http_api_event(body={"text": RUDE}, headers={"Origin": "https://evil.example"}))
