@@ -11,8 +11,10 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -210,8 +212,16 @@ def _wait_for_ping(url: str, deadline: float) -> None:
         time.sleep(0.1)
 
 
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(settings: StackSettings) -> int:
-    """Run the stack in the foreground until Ctrl-C; prints where everything is."""
+    """Run the stack in the foreground until Ctrl-C (or SIGTERM); prints where everything is."""
+    # Explicit handlers: a shell that starts us in the background makes us inherit an ignored SIGINT.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # "found credentials" lines are noise here
     with LocalStack(settings=settings) as stack:
         print(
             f"toxiguard is running (model {stack.model_version})\n"
