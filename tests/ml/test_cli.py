@@ -43,8 +43,11 @@ def test_predict_prints_scores_for_each_comment(tiny_artifact, capsys):
     assert main(["predict", "--artifact", str(tiny_artifact), "--json", "you idiot", "thank you"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model_version"] == tiny_artifact.name
-    assert [r["text"] for r in out["results"]] == ["you idiot", "thank you"]
-    assert all(set(r["scores"]) == set(LABELS) for r in out["results"])
+    assert len(out["results"]) == 2 and set(out["thresholds"]) == set(LABELS)  # the API's response shape
+    for result in out["results"]:
+        assert set(result["scores"]) == set(LABELS)
+        assert result["labels"] == [label for label in LABELS if result["scores"][label] >= out["thresholds"][label]]
+        assert result["flagged"] == bool(result["labels"])
 
     assert main(["predict", "--artifact", str(tiny_artifact), "a calm remark"]) == 0
     table = capsys.readouterr().out
