@@ -88,6 +88,27 @@ def test_small_chunks_give_the_same_file_as_one_chunk(tmp_path, scorer):
                 assert abs(float(a[f"score_{label}"]) - float(b[f"score_{label}"])) < 1e-5
 
 
+def test_streams_a_chunk_at_a_time(tmp_path, scorer):
+    """However long the file, the scorer never sees more than one chunk, so memory stays flat."""
+    source = tmp_path / "long.csv"
+    with source.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "comment_text"])
+        writer.writerows([i, f"comment number {i}"] for i in range(2500))
+    calls = []
+
+    class Spy:
+        model_version = scorer.model_version
+
+        def moderate(self, texts):
+            calls.append(len(texts))
+            return scorer.moderate(texts)
+
+    summary = batch.score_file(source, tmp_path / "out.csv", Spy(), chunk_rows=1000, show_progress=False)
+    assert calls == [1000, 1000, 500] and summary.scored == 2500
+    assert not (tmp_path / "out.csv.partial").exists()
+
+
 def test_reads_gzip_and_a_custom_column(tmp_path, scorer):
     source = tmp_path / "posts.csv.gz"
     with gzip.open(source, "wt", newline="", encoding="utf-8") as f:
