@@ -106,6 +106,16 @@ def bench_serving(
             elapsed = time.perf_counter() - started
             result[f"batch_{batch_size}_{order}"] = {"comments": done, "comments_per_second": done / elapsed}
 
+    # The batch scorer itself (`Artifact.score`, as `toxiguard score` uses it): length-sorted batches, two at once.
+    for batch_size in (64, 256):
+        artifact.score(texts[: batch_size * 2], batch_size=batch_size)
+        started = time.perf_counter()
+        artifact.score(texts, batch_size=batch_size)
+        result[f"batch_{batch_size}_scorer"] = {
+            "comments": len(texts),
+            "comments_per_second": len(texts) / (time.perf_counter() - started),
+        }
+
     # Baseline in the same run: Keras `predict` per request on the same SavedModel (what the signature call replaces).
     text_input = keras.Input(shape=(), dtype="string")
     (scores,) = keras.layers.TFSMLayer(str(artifact.saved_model_dir), call_endpoint=SIGNATURE)(text_input).values()
@@ -168,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "targets": TARGETS,
     }
-    best_batch = max(serving[f"batch_{n}_length_sorted"]["comments_per_second"] for n in (64, 256))
+    best_batch = max(
+        serving[f"batch_{n}_{way}"]["comments_per_second"] for n in (64, 256) for way in ("length_sorted", "scorer")
+    )
     results["targets_met"] = {
         "full_training_seconds_max": results["training"]["full_run_seconds"] <= TARGETS["full_training_seconds_max"],
         "single_comment_p50_ms_max": serving["single_comment"]["p50_ms"] <= TARGETS["single_comment_p50_ms_max"],
