@@ -206,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--validation-fraction", type=_fraction, default=VALIDATION_FRACTION,
                        help="share of rows held out for validation (default: %(default)s)")  # fmt: skip
 
+    def scorer_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
+        p.add_argument("--api", metavar="URL", help="score through a running API instead (e.g. http://127.0.0.1:8000)")
+
     p = sub.add_parser("train", help="train the Bi-LSTM")
     data_options(p)
     p.add_argument("--hparams", type=Path, default=DEFAULT_HPARAMS, help="hyperparameters JSON (written by tune)")
@@ -239,8 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="score comments with a packaged model")
     p.add_argument("text", nargs="*", help="comments to score (default: one per line from standard input)")
-    p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
-    p.add_argument("--api", metavar="URL", help="score through a running API (e.g. http://127.0.0.1:8000)")
+    scorer_options(p)
     p.add_argument("--json", action="store_true", help="print the API's JSON response instead of a table")
     p.set_defaults(func=cmd_predict)
 
@@ -248,8 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path, help="CSV (or .csv.gz) with a header row and a comment column")
     p.add_argument("--out", type=Path, help="output CSV (default: <input>.scored.csv beside the input)")
     p.add_argument("--column", default=TEXT_COLUMN, help="column holding the comment text (default: %(default)s)")
-    p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
-    p.add_argument("--api", metavar="URL", help="score through a running API instead of in this process")
+    scorer_options(p)
     p.add_argument("--chunk-rows", type=_positive, default=1024, help="rows read and scored at a time")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_score)
