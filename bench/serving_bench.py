@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from toxiguard.config import latest_artifact
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"
 FIXTURE = ROOT / "tests" / "fixtures" / "train_small.csv"
@@ -177,7 +179,7 @@ def main() -> int:
             best_batch / max(p["comments_per_second"] for p in baseline["batch_64"].values()), 3
         ),
     }
-    manifest = json.loads(sorted((ROOT / "artifacts").glob("*/manifest.json"))[-1].read_text())
+    manifest = json.loads((latest_artifact() / "manifest.json").read_text())
     results = {
         "benchmark": "serving",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -50,7 +50,8 @@ def tiny_artifact(tiny_run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shipped_artifact():
     """The model the repository ships (the newest version under artifacts/)."""
-    from toxiguard.export import Artifact, latest_artifact
+    from toxiguard.config import latest_artifact
+    from toxiguard.export import Artifact
 
     return Artifact(latest_artifact(PROJECT_ROOT / "artifacts"))
 

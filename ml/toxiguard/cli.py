@@ -36,6 +36,7 @@ from toxiguard.config import (
     VALIDATION_FRACTION,
     HParams,
     configure_threads,
+    latest_artifact,
 )
 from toxiguard.data import DataError
 
@@ -91,7 +92,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         return 2
     else:
-        from toxiguard.export import Artifact, latest_artifact
+        from toxiguard.export import Artifact
 
         artifact = Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
         baseline_train = None
@@ -130,7 +131,7 @@ def _scorer(args: argparse.Namespace):
     if args.api:
         return ApiScorer(args.api)
     configure_threads()
-    from toxiguard.export import Artifact, latest_artifact
+    from toxiguard.export import Artifact
 
     return LocalScorer(Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS)))
 

@@ -80,3 +80,11 @@ def configure_threads() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:
         pass  # TensorFlow already initialised (e.g. inside a test session); keep its pools.
+
+
+def latest_artifact(root: Path = DEFAULT_ARTIFACTS) -> Path:
+    """The newest packaged model under `root` (version names sort by time); needs no TensorFlow."""
+    versions = sorted(p.parent for p in root.glob("*/manifest.json"))
+    if not versions:
+        raise FileNotFoundError(f"no packaged model under {root}: run `make model`, or pass the model's directory")
+    return versions[-1]

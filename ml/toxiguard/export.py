@@ -61,14 +61,6 @@ def version_name(created: dt.datetime, sha: str) -> str:
     return f"{created:%Y%m%dT%H%M%SZ}-{sha[:7]}"
 
 
-def latest_artifact(root: Path) -> Path:
-    """The newest version directory under `root` (version names sort by time)."""
-    versions = sorted(p for p in root.glob("*/") if (p / MANIFEST_FILE).exists())
-    if not versions:
-        raise FileNotFoundError(f"no packaged model under {root}: run `make package` first")
-    return versions[-1]
-
-
 # --------------------------------------------------------------------------------------------------
 # SavedModel
 # --------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from toxiguard.config import DEFAULT_ARTIFACTS
+from toxiguard.config import latest_artifact
 from toxiguard.gateway import Gateway
 
 READY_LINE = re.compile(r"model server ready at (http://\S+)")
@@ -114,7 +114,7 @@ class LocalStack:
         settings = settings or StackSettings()
         overrides = {"gateway_port": gateway_port, "model_port": model_port, "artifact_dir": artifact_dir}
         self.settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-        self.artifact_dir = Path(self.settings.artifact_dir or latest_artifact_dir())
+        self.artifact_dir = Path(self.settings.artifact_dir or latest_artifact())
         self.manifest = json.loads((self.artifact_dir / "manifest.json").read_text())
         self.model_url = ""
         self._process: subprocess.Popen | None = None
@@ -184,14 +184,6 @@ class LocalStack:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-def latest_artifact_dir() -> Path:
-    """The newest packaged model, found without importing TensorFlow."""
-    versions = sorted(p.parent for p in DEFAULT_ARTIFACTS.glob("*/manifest.json"))
-    if not versions:
-        raise StackError(f"no packaged model under {DEFAULT_ARTIFACTS}: run `make model` or set TOXIGUARD_ARTIFACT")
-    return versions[-1]
 
 
 def _forward(stream) -> None:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from toxiguard.config import LABELS, HParams
+from toxiguard.config import LABELS, HParams, latest_artifact
 from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, label_metrics, max_f1_threshold
-from toxiguard.export import SIGNATURE, Artifact, call_signature, checkpoint_parameters, latest_artifact, version_name
+from toxiguard.export import SIGNATURE, Artifact, call_signature, checkpoint_parameters, version_name
 from toxiguard.model import score_texts
 from toxiguard.train import load_run
 
