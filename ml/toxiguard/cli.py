@@ -7,9 +7,13 @@
     toxiguard predict   score comments (in-process, or through a running API with --api) and print a table
     toxiguard score     score a CSV file in batches, streaming, into a CSV with scores and verdicts
     toxiguard serve     run the local stack: SageMaker-compatible model server + API gateway + web page
+    toxiguard publish   upload an artifact to S3 behind a quality gate; print the values Terraform deploys
+    toxiguard train-cloud  train (or tune) on SageMaker; with --wait, unpack the artifact into artifacts/
 
-Exit codes: 0 success, 1 a missing/conflicting file, an unusable run, a failed export check or an unreachable API,
-2 invalid input data or usage (for `score`: some rows could not be scored; they are in the output with an error).
+Exit codes: 0 success, 1 a missing/conflicting file, an unusable run, a failed export check, an unreachable API
+or a failed AWS call (no credentials, no such bucket, access denied, another artifact under a published version),
+2 invalid input data or usage (for `score`: some rows could not be scored; they are in the output with an error),
+3 the quality gate refused to publish the model.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -29,6 +34,8 @@ from toxiguard.config import (
     DEFAULT_DATA,
     DEFAULT_HPARAMS,
     DEFAULT_RUN_DIR,
+    GATE_LABEL_TOLERANCE,
+    GATE_MEAN_TOLERANCE,
     LABELS,
     PROJECT_ROOT,
     SEED,
@@ -55,6 +62,25 @@ def _positive(value: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError("must be a positive integer")
     return number
+
+
+def _tolerance(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError("must be at least 0 and below 1")
+    return number
+
+
+def _bucket(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+        raise argparse.ArgumentTypeError("not an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)")
+    return value
+
+
+def _role_arn(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", value):
+        raise argparse.ArgumentTypeError("not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
 
 
 # --------------------------------------------------------------------------------------------------
@@ -190,6 +216,67 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+def _aws_command(args: argparse.Namespace, action) -> int:
+    """Run an AWS command; its expected failures are one line on stderr with their own exit code."""
+    from toxiguard.aws import CommandError
+
+    try:
+        return action()
+    except CommandError as exc:
+        print(f"toxiguard {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from toxiguard import aws, publish
+
+    def run() -> int:
+        result = publish.publish(
+            args.artifact or latest_artifact(DEFAULT_ARTIFACTS), args.bucket, aws.session(args.region),
+            baseline_version=args.baseline_version, mean_tolerance=args.tolerance,
+            label_tolerance=args.label_tolerance, allow_regression=args.allow_regression, dry_run=args.dry_run,
+            multipart_threshold=args.multipart_threshold_mb * aws.MIB,
+        )  # fmt: skip
+        if result.uploaded:
+            print(f"published {result.model_data_url}")
+        elif result.gate is None:
+            print(f"already published, identical: {result.model_data_url}")
+        else:
+            print(f"dry run, nothing uploaded: {result.model_data_url}")
+        print(publish.format_terraform_values(result.terraform))
+        if args.tfvars_out:
+            publish.write_tfvars(result.terraform, args.tfvars_out)
+            print(f"Terraform variables written to {args.tfvars_out} (terraform plan -var-file={args.tfvars_out})")
+        return 0
+
+    return _aws_command(args, run)
+
+
+def cmd_train_cloud(args: argparse.Namespace) -> int:
+    from toxiguard import aws, cloud
+
+    def run() -> int:
+        session = aws.session(args.region)
+        if not session.region_name:
+            raise aws.CommandError("no AWS region: pass --region or set AWS_REGION")
+        settings = cloud.JobSettings(
+            bucket=args.bucket, role_arn=args.role_arn, region=session.region_name, instance_type=args.instance_type,
+            max_runtime_seconds=round(args.max_runtime_hours * 3600), spot=args.spot, volume_gb=args.volume_gb,
+            image_uri=args.image_uri,
+        )  # fmt: skip
+        tuning = cloud.TuningSettings(args.max_jobs, args.max_parallel_jobs, args.strategy) if args.tune else None
+        hp = HParams.load(args.hparams)
+        if args.epochs:
+            hp = HParams.from_dict({**hp.to_dict(), "epochs": args.epochs})
+        cloud.train_cloud(
+            session, settings, args.data, hp.to_dict(), seed=args.seed, validation_fraction=args.validation_fraction,
+            tuning=tuning, name=args.job_name, wait=args.wait, poll_seconds=args.poll_seconds, out_root=args.out,
+        )  # fmt: skip
+        return 0
+
+    return _aws_command(args, run)
+
+
 # --------------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------------
@@ -200,12 +287,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def data_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                       help="train.csv, a .csv.gz or the competition .zip (default: %(default)s)")  # fmt: skip
+    def split_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--seed", type=int, default=SEED, help="split, shuffle and initialisation seed")
         p.add_argument("--validation-fraction", type=_fraction, default=VALIDATION_FRACTION,
                        help="share of rows held out for validation (default: %(default)s)")  # fmt: skip
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                       help="train.csv, a .csv.gz or the competition .zip (default: %(default)s)")  # fmt: skip
+        split_options(p)
+
+    def aws_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bucket", type=_bucket, required=True, help="the artifact bucket (Terraform's output "
+                       "artifact_bucket_name)")  # fmt: skip
+        p.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's region)")
 
     def scorer_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
@@ -263,6 +358,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-port", type=int, help="model server port (default: MODEL_SERVER_PORT or 8080)")
     p.add_argument("--no-batching", action="store_true", help="score each request alone (no micro-batching)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("publish", help="upload an artifact to S3 behind a quality gate; print Terraform's values",
+                       description="Check a packaged model, compare its validation ROC-AUC with the newest "
+                       "published model's, upload model.tar.gz then manifest.json to s3://BUCKET/models/<version>/ "
+                       "(never overwriting) and print model_version, model_labels and model_thresholds for "
+                       "Terraform. Exit codes: 1 missing file, existing version or AWS error; 2 invalid artifact; "
+                       "3 quality gate refused.")  # fmt: skip
+    p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
+    aws_options(p)
+    p.add_argument("--baseline-version", metavar="VERSION",
+                   help="published version to compare with (default: the newest published)")  # fmt: skip
+    p.add_argument("--tolerance", type=_tolerance, default=GATE_MEAN_TOLERANCE,
+                   help="largest allowed drop of the mean validation ROC-AUC (default: %(default)s)")  # fmt: skip
+    p.add_argument("--label-tolerance", type=_tolerance, default=GATE_LABEL_TOLERANCE,
+                   help="largest allowed drop of any label's ROC-AUC, looser as rare labels are noisy "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--allow-regression", action="store_true",
+                   help="publish even if the metrics gate fails (label changes are still refused)")  # fmt: skip
+    p.add_argument("--dry-run", action="store_true", help="check and gate only; upload nothing")
+    p.add_argument("--tfvars-out", type=Path, metavar="FILE",
+                   help="also write the Terraform values to FILE (name it *.tfvars.json)")  # fmt: skip
+    p.add_argument("--multipart-threshold-mb", type=_positive, default=16,
+                   help="upload larger files in parts of this size (default: %(default)s)")  # fmt: skip
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("train-cloud", help="train, or tune, on SageMaker (train -> evaluate -> package)",
+                       description="Run the `make model` pipeline as a SageMaker training job on AWS's TensorFlow "
+                       "training image, or with --tune an automatic model tuning job over the search space of "
+                       "`make tune`. Needs an execution role SageMaker can assume, with access to the "
+                       "bucket.")  # fmt: skip
+    aws_options(p)
+    p.add_argument("--role-arn", type=_role_arn, required=True, help="SageMaker execution role")
+    p.add_argument("--data", default=str(DEFAULT_DATA),
+                   help="local training file (uploaded once to s3://BUCKET/data/<sha256>/) or an s3:// URI "
+                   "(default: %(default)s)")  # fmt: skip
+    split_options(p)
+    p.add_argument("--hparams", type=Path, default=DEFAULT_HPARAMS, help="hyperparameters JSON (as for train)")
+    p.add_argument("--epochs", type=_positive, help="maximum epochs (overrides the hyperparameters file)")
+    p.add_argument("--instance-type", default="ml.c5.xlarge", help="training instance (default: %(default)s)")
+    p.add_argument("--max-runtime-hours", type=float, default=2.0, help="stop a job after this (default: %(default)s)")
+    p.add_argument("--spot", action="store_true", help="managed spot capacity: cheaper, may wait or restart")
+    p.add_argument("--volume-gb", type=_positive, default=30, help="instance storage (default: %(default)s)")
+    p.add_argument("--image-uri", help="training image (default: AWS's tensorflow-training 2.19 CPU image)")
+    p.add_argument("--tune", action="store_true", help="start an automatic model tuning job instead")
+    p.add_argument("--max-jobs", type=_positive, default=8, help="tuning: training jobs in all (default: %(default)s)")
+    p.add_argument("--max-parallel-jobs", type=_positive, default=2,
+                   help="tuning: training jobs at once (default: %(default)s)")  # fmt: skip
+    p.add_argument("--strategy", choices=("Bayesian", "Random"), default="Bayesian", help="tuning strategy")
+    p.add_argument("--job-name", help="job name (default: toxiguard[-tune]-<UTC time>)")
+    p.add_argument("--wait", action="store_true",
+                   help="follow the job and unpack its artifact (tuning: the best job's) into --out")  # fmt: skip
+    p.add_argument("--poll-seconds", type=float, default=30.0, help="--wait: seconds between status checks")
+    p.add_argument("--out", type=Path, default=DEFAULT_ARTIFACTS, help="artifacts root for --wait")
+    p.set_defaults(func=cmd_train_cloud)
     return parser
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 from pathlib import Path
 
 LABELS: tuple[str, ...] = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
@@ -18,10 +19,32 @@ DEFAULT_RUN_DIR = PROJECT_ROOT / "runs" / "latest"
 DEFAULT_ARTIFACTS = PROJECT_ROOT / "artifacts"
 
 SEED = 42
+# The publish quality gate: how far the validation ROC-AUC may fall below the current model's. Per label it is looser:
+# rare labels' AUCs rest on a few dozen positives (threat: about 50 in validation) and move by 0.01 between seeds.
+GATE_MEAN_TOLERANCE = 0.005
+GATE_LABEL_TOLERANCE = 0.02
 VALIDATION_FRACTION = 0.15
 # Padding id 0 and the OOV id 1 are reserved by TextVectorization.
 PAD_ID = 0
 OOV_ID = 1
+
+
+POOLINGS = ("max", "avg", "max_avg")
+# The hyperparameter search space, shared by keras-tuner (`make tune`) and SageMaker automatic model tuning
+# (`toxiguard train-cloud --tune`): a list is a choice, (low, high, step) a stepped float, (low, high) a continuous
+# float sampled on the scale named in SEARCH_SCALES (linear where not named).
+SEARCH_SPACE = {
+    "vocab_size": [20_000, 30_000, 50_000],
+    "max_length": [150, 200, 300],
+    "embedding_dim": [64, 96, 128],
+    "lstm_units": [48, 64, 96],
+    "subword_buckets": [25_000, 50_000, 100_000],
+    "spatial_dropout": (0.0, 0.4, 0.1),
+    "dropout": (0.0, 0.4, 0.1),
+    "learning_rate": (5e-4, 5e-3),
+    "pooling": list(POOLINGS),
+}
+SEARCH_SCALES = {"learning_rate": "log"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,3 +111,19 @@ def latest_artifact(root: Path = DEFAULT_ARTIFACTS) -> Path:
     if not versions:
         raise FileNotFoundError(f"no packaged model under {root}: run `make model`, or pass the model's directory")
     return versions[-1]
+
+
+def git_state(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
+    """(commit sha, whether the work tree has uncommitted changes); ('unknown', True) outside git.
+
+    Builds without a checkout (a SageMaker training job runs an uploaded source tarball) get both from
+    `TOXIGUARD_GIT_SHA` and `TOXIGUARD_GIT_DIRTY`, which `toxiguard train-cloud` sets from the submitting checkout.
+    """
+    if os.environ.get("TOXIGUARD_GIT_SHA"):
+        return os.environ["TOXIGUARD_GIT_SHA"], os.environ.get("TOXIGUARD_GIT_DIRTY", "true") == "true"
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+    return sha.stdout.strip(), bool(status.stdout.strip())

@@ -12,7 +12,6 @@ import gzip
 import json
 import logging
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
@@ -21,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from toxiguard.config import LABELS, PROJECT_ROOT, HParams
+from toxiguard.config import LABELS, HParams, git_state
 from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, REPORT_JSON, THRESHOLD_RULE
 from toxiguard.model import VECTORIZER, folded_serving_model, score_in_length_order
 from toxiguard.train import load_run
@@ -45,16 +44,6 @@ EXAMPLE_TEXTS = [
 # --------------------------------------------------------------------------------------------------
 # Versioning
 # --------------------------------------------------------------------------------------------------
-
-
-def git_state(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
-    """(commit sha, whether the work tree has uncommitted changes); ('unknown', True) outside git."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown", True
-    return sha.stdout.strip(), bool(status.stdout.strip())
 
 
 def version_name(created: dt.datetime, sha: str) -> str:

@@ -17,24 +17,12 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from toxiguard.config import LABELS, OOV_ID, PAD_ID, HParams
+from toxiguard.config import LABELS, OOV_ID, PAD_ID, SEARCH_SCALES, SEARCH_SPACE, HParams
 
 # TextVectorization's own "lower_and_strip_punctuation" pattern, so subwords split text exactly as it does.
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 SUBWORD_NGRAM_WIDTHS = (3, 4, 5)
 VECTORIZER = "vectorizer"
-POOLINGS = ("max", "avg", "max_avg")
-SEARCH_SPACE = {
-    "vocab_size": [20_000, 30_000, 50_000],
-    "max_length": [150, 200, 300],
-    "embedding_dim": [64, 96, 128],
-    "lstm_units": [48, 64, 96],
-    "subword_buckets": [25_000, 50_000, 100_000],
-    "spatial_dropout": (0.0, 0.4, 0.1),
-    "dropout": (0.0, 0.4, 0.1),
-    "learning_rate": (5e-4, 5e-3),
-    "pooling": list(POOLINGS),
-}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -458,8 +446,9 @@ def hparams_from_tuner(hp) -> HParams:
     def choice(name):
         return hp.Choice(name, SEARCH_SPACE[name], default=getattr(base, name))
 
-    def number(name, **kwargs):
-        return hp.Float(name, *SEARCH_SPACE[name], default=getattr(base, name), **kwargs)
+    def number(name):
+        sampling = SEARCH_SCALES.get(name, "linear")
+        return hp.Float(name, *SEARCH_SPACE[name], default=getattr(base, name), sampling=sampling)
 
     return HParams.from_dict(
         {
@@ -468,7 +457,7 @@ def hparams_from_tuner(hp) -> HParams:
             "subword_buckets": choice("subword_buckets"),
             "spatial_dropout": number("spatial_dropout"),
             "dropout": number("dropout"),
-            "learning_rate": number("learning_rate", sampling="log"),
+            "learning_rate": number("learning_rate"),
             "pooling": choice("pooling"),
         }
     )

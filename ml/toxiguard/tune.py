@@ -1,4 +1,4 @@
-"""Hyperparameter search with keras-tuner over `model.SEARCH_SPACE`; the best point goes to `ml/configs/hparams.json`.
+"""Hyperparameter search with keras-tuner over `config.SEARCH_SPACE`; the best point goes to `ml/configs/hparams.json`.
 
 The vocabulary is adapted once at the largest size in the space; each trial keeps its own top `vocab_size`
 words (the vocabulary is ordered by frequency), so trials differ only in what they vary.

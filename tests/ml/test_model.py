@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from toxiguard import model as tg_model
-from toxiguard.config import LABELS, OOV_ID, HParams
+from toxiguard.config import LABELS, OOV_ID, POOLINGS, HParams
 
 TEXTS = ["Hello world, hello!", "The cat sat on the mat.", "world of cats"]
 
@@ -93,7 +93,7 @@ def small_serving_model(vocabulary, max_length=50, pooling="max_avg"):
     return tg_model.serving_model(tg_model.Featurizer(vocabulary, hp), tg_model.tokens_model(hp))
 
 
-@pytest.mark.parametrize("pooling", tg_model.POOLINGS)
+@pytest.mark.parametrize("pooling", POOLINGS)
 def test_scores_do_not_depend_on_batch_padding(vocabulary, pooling):
     """A comment scores the same alone and next to a much longer one (the serving contract)."""
     keras.utils.set_random_seed(1)
