@@ -1,0 +1,182 @@
+################################################################################
+# Naming
+################################################################################
+
+variable "name" {
+  description = "Name of the Lambda function and the HTTP API, e.g. \"toxiguard-dev\"; also prefixes the role and log groups."
+  type        = string
+
+  validation {
+    # The role is "<name>-lambda" and IAM role names stop at 64 characters.
+    condition     = can(regex("^[a-zA-Z0-9][a-zA-Z0-9-]{0,56}$", var.name))
+    error_message = "name must be 1-57 letters, digits or hyphens, starting with a letter or digit."
+  }
+}
+
+variable "tags" {
+  description = "Tags for every resource of this module (on top of the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Lambda function
+################################################################################
+
+variable "lambda_source_file" {
+  description = "Path to lambda/handler.py; the deployment package is this one file (standard library + boto3 from the runtime)."
+  type        = string
+
+  validation {
+    condition     = endswith(var.lambda_source_file, "handler.py") && fileexists(var.lambda_source_file)
+    error_message = "lambda_source_file must be an existing file named handler.py (entry point handler.lambda_handler)."
+  }
+}
+
+variable "memory_size" {
+  description = "Memory of the function in MB (CPU scales with it)."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240 && floor(var.memory_size) == var.memory_size
+    error_message = "memory_size must be a whole number of MB from 128 to 10240."
+  }
+}
+
+variable "timeout_seconds" {
+  description = "Function timeout in seconds: must cover the handler's SageMaker retries (3 x (1 s connect + 5 s read) + backoff) and stay under the HTTP API's 30 s integration limit."
+  type        = number
+  default     = 20
+
+  validation {
+    # The lower bound (the handler's retries) is a precondition on the function, next to the client settings.
+    condition     = var.timeout_seconds >= 1 && var.timeout_seconds <= 29 && floor(var.timeout_seconds) == var.timeout_seconds
+    error_message = "timeout_seconds must be a whole number of seconds under API Gateway's 30 s integration limit (at most 29)."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions: caps how many requests reach the endpoint at once and keeps the rest of the account's Lambda pool free."
+  type        = number
+
+  validation {
+    condition     = var.reserved_concurrency >= 1 && floor(var.reserved_concurrency) == var.reserved_concurrency
+    error_message = "reserved_concurrency must be a whole number >= 1 (0 would disable the function)."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the function's and the API's access log groups, in days (one of CloudWatch Logs' allowed values)."
+  type        = number
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of CloudWatch Logs' values: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653."
+  }
+}
+
+variable "log_level" {
+  description = "Handler LOG_LEVEL. Only DEBUG logs comment text."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+################################################################################
+# Model endpoint the function calls
+################################################################################
+
+variable "endpoint_name" {
+  description = "SageMaker endpoint name (SAGEMAKER_ENDPOINT_NAME)."
+  type        = string
+
+  validation {
+    # InvokeEndpoint's EndpointName pattern, the same one the handler checks at cold start.
+    condition     = can(regex("^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", var.endpoint_name))
+    error_message = "endpoint_name must match SageMaker's endpoint name pattern [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}."
+  }
+}
+
+variable "endpoint_arn" {
+  description = "ARN of that endpoint: the only resource the function's role may call sagemaker:InvokeEndpoint on."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:endpoint/[a-zA-Z0-9-]+$", var.endpoint_arn))
+    error_message = "endpoint_arn must be a SageMaker endpoint ARN (arn:aws:sagemaker:<region>:<account>:endpoint/<name>), not a wildcard."
+  }
+}
+
+variable "model_version" {
+  description = "Version of the deployed artifact (MODEL_VERSION), e.g. \"20261124T103915Z-2b97625\"."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7,40}$", var.model_version))
+    error_message = "model_version must look like 20261124T103915Z-2b97625 (<UTC time>-<git sha>)."
+  }
+}
+
+variable "model_labels" {
+  description = "The model's output labels in output order (the manifest's labels; MODEL_LABELS)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.model_labels) > 0 && length(distinct(var.model_labels)) == length(var.model_labels) && alltrue([for label in var.model_labels : can(regex("^[a-z][a-z0-9_]*$", label))])
+    error_message = "model_labels must be distinct, non-empty snake_case names."
+  }
+}
+
+variable "model_thresholds" {
+  description = "Per-label thresholds from the manifest (MODEL_THRESHOLDS): exactly the labels of model_labels, each in [0, 1]."
+  type        = map(number)
+
+  validation {
+    condition     = alltrue([for threshold in values(var.model_thresholds) : threshold >= 0 && threshold <= 1])
+    error_message = "Every model_thresholds value must be from 0 to 1."
+  }
+
+  validation {
+    condition     = sort(keys(var.model_thresholds)) == sort(var.model_labels)
+    error_message = "model_thresholds must have exactly the labels of model_labels (the handler refuses to start otherwise)."
+  }
+}
+
+################################################################################
+# HTTP API
+################################################################################
+
+variable "allowed_origins" {
+  description = "Origins the browser may call the API from (the site's CloudFront origin, like \"https://d111111abcdef8.cloudfront.net\"): the handler's ALLOWED_ORIGINS, which drives its CORS answers."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.allowed_origins) > 0 && alltrue([for origin in var.allowed_origins : can(regex("^https?://[^/]+$", origin))])
+    error_message = "allowed_origins must be one or more origins like https://example.org (scheme and host, no path or trailing slash)."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "Stage-wide steady-state request rate limit (requests per second) before API Gateway answers 429."
+  type        = number
+
+  validation {
+    condition     = var.throttling_rate_limit > 0
+    error_message = "throttling_rate_limit must be greater than 0."
+  }
+}
+
+variable "throttling_burst_limit" {
+  description = "Stage-wide burst limit (concurrent requests the token bucket admits at once)."
+  type        = number
+
+  validation {
+    condition     = var.throttling_burst_limit >= 1 && floor(var.throttling_burst_limit) == var.throttling_burst_limit
+    error_message = "throttling_burst_limit must be a whole number >= 1."
+  }
+}

@@ -1,0 +1,258 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  # Every metric below is published once a minute.
+  period_seconds = 60
+
+  alarm_actions = var.create_sns_topic ? [aws_sns_topic.alarms[0].arn] : []
+
+  api_dimensions      = { ApiId = var.api_id, Stage = var.api_stage }
+  endpoint_dimensions = { EndpointName = var.endpoint_name, VariantName = var.variant_name }
+
+  # Single-metric alarms. rollback = true marks the endpoint's own alarms, which SageMaker watches during
+  # blue/green deployments: they must describe the new model's health only, not the API or Lambda around it.
+  metric_alarms = {
+    "api-latency-p99" = {
+      description        = "p99 latency of the HTTP API above ${var.api_latency_p99_threshold_ms} ms."
+      namespace          = "AWS/ApiGateway"
+      metric_name        = "Latency"
+      dimensions         = local.api_dimensions
+      statistic          = null
+      extended_statistic = "p99"
+      operator           = "GreaterThanThreshold"
+      threshold          = var.api_latency_p99_threshold_ms
+      rollback           = false
+    }
+    "lambda-errors" = {
+      description        = "Lambda ${var.lambda_function_name} failed (unhandled errors or timeouts)."
+      namespace          = "AWS/Lambda"
+      metric_name        = "Errors"
+      dimensions         = { FunctionName = var.lambda_function_name }
+      statistic          = "Sum"
+      extended_statistic = null
+      operator           = "GreaterThanOrEqualToThreshold"
+      threshold          = var.error_count_threshold
+      rollback           = false
+    }
+    "lambda-throttles" = {
+      description        = "Lambda ${var.lambda_function_name} is throttled: reserved concurrency exhausted."
+      namespace          = "AWS/Lambda"
+      metric_name        = "Throttles"
+      dimensions         = { FunctionName = var.lambda_function_name }
+      statistic          = "Sum"
+      extended_statistic = null
+      operator           = "GreaterThanOrEqualToThreshold"
+      threshold          = var.error_count_threshold
+      rollback           = false
+    }
+    "endpoint-model-latency-p99" = {
+      description = "p99 ModelLatency of endpoint ${var.endpoint_name} above ${var.model_latency_p99_threshold_ms} ms."
+      namespace   = "AWS/SageMaker"
+      metric_name = "ModelLatency"
+      dimensions  = local.endpoint_dimensions
+      statistic   = null
+      # p99 via extended statistics; ModelLatency is reported in microseconds.
+      extended_statistic = "p99"
+      operator           = "GreaterThanThreshold"
+      threshold          = var.model_latency_p99_threshold_ms * 1000
+      rollback           = true
+    }
+    "endpoint-invocation-5xx-errors" = {
+      description        = "Endpoint ${var.endpoint_name} answers invocations with 5xx (container or platform failures)."
+      namespace          = "AWS/SageMaker"
+      metric_name        = "Invocation5XXErrors"
+      dimensions         = local.endpoint_dimensions
+      statistic          = "Sum"
+      extended_statistic = null
+      operator           = "GreaterThanOrEqualToThreshold"
+      threshold          = var.error_count_threshold
+      rollback           = true
+    }
+    "endpoint-invocation-model-errors" = {
+      description        = "The model behind endpoint ${var.endpoint_name} returns errors (e.g. TF Serving rejects the request)."
+      namespace          = "AWS/SageMaker"
+      metric_name        = "InvocationModelErrors"
+      dimensions         = local.endpoint_dimensions
+      statistic          = "Sum"
+      extended_statistic = null
+      operator           = "GreaterThanOrEqualToThreshold"
+      threshold          = var.error_count_threshold
+      rollback           = true
+    }
+  }
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+# Error rate rather than error count, so the alarm means the same at 1 and at 1000 requests per minute.
+resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
+  alarm_name          = "${var.name}-api-5xx-rate"
+  alarm_description   = "More than ${var.api_5xx_rate_threshold * 100}% of HTTP API requests answered with 5xx."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.api_5xx_rate_threshold
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  treat_missing_data  = "notBreaching"
+
+  metric_query {
+    id          = "error_rate"
+    label       = "5xx rate"
+    expression  = "IF(requests > 0, errors / requests, 0)"
+    return_data = true
+  }
+
+  metric_query {
+    id = "errors"
+
+    metric {
+      namespace   = "AWS/ApiGateway"
+      metric_name = "5xx"
+      dimensions  = local.api_dimensions
+      period      = local.period_seconds
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "requests"
+
+    metric {
+      namespace   = "AWS/ApiGateway"
+      metric_name = "Count"
+      dimensions  = local.api_dimensions
+      period      = local.period_seconds
+      stat        = "Sum"
+    }
+  }
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "single_metric" {
+  for_each = local.metric_alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric_name
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  extended_statistic  = each.value.extended_statistic
+  period              = local.period_seconds
+  comparison_operator = each.value.operator
+  threshold           = each.value.threshold
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  # No traffic is not an outage (and serverless endpoints publish nothing while idle).
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = var.tags
+}
+
+################################################################################
+# Notifications (optional)
+################################################################################
+
+# A customer managed key, not alias/aws/sns: CloudWatch alarms cannot publish to a topic encrypted with the
+# AWS managed SNS key, because that key's policy cannot grant cloudwatch.amazonaws.com kms:GenerateDataKey.
+data "aws_iam_policy_document" "alarm_topic_key" {
+  #checkov:skip=CKV_AWS_109:Key policy: "*" is the key itself and the statement delegates to the account's IAM policies (AWS's default key policy).
+  #checkov:skip=CKV_AWS_111:Key policy: "*" is the key itself and the statement delegates to the account's IAM policies (AWS's default key policy).
+  #checkov:skip=CKV_AWS_356:Key policy: "*" in a key policy means this key only.
+  count = var.create_sns_topic ? 1 : 0
+
+  statement {
+    sid       = "AccountAdministersKeyThroughIam"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchAlarmsEncryptNotifications"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "alarm_topic" {
+  count = var.create_sns_topic ? 1 : 0
+
+  description         = "Encrypts the ${var.name} alarm notifications topic."
+  enable_key_rotation = true
+  policy              = data.aws_iam_policy_document.alarm_topic_key[0].json
+
+  tags = var.tags
+}
+
+resource "aws_kms_alias" "alarm_topic" {
+  count = var.create_sns_topic ? 1 : 0
+
+  name          = "alias/${var.name}-alarms"
+  target_key_id = aws_kms_key.alarm_topic[0].key_id
+}
+
+resource "aws_sns_topic" "alarms" {
+  count = var.create_sns_topic ? 1 : 0
+
+  name              = "${var.name}-alarms"
+  kms_master_key_id = aws_kms_key.alarm_topic[0].arn
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "alarm_topic" {
+  count = var.create_sns_topic ? 1 : 0
+
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+
+    # Only this module's alarms, in this account and region.
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:alarm:${var.name}-*"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  count = var.create_sns_topic ? 1 : 0
+
+  arn    = aws_sns_topic.alarms[0].arn
+  policy = data.aws_iam_policy_document.alarm_topic[0].json
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  count = var.create_sns_topic && var.alarm_email != "" ? 1 : 0
+
+  topic_arn = aws_sns_topic.alarms[0].arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}

@@ -1,0 +1,292 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_cloudfront_cache_policy" "caching_optimized" {
+  name = "Managed-CachingOptimized"
+}
+
+locals {
+  bucket_name = "${var.name}-site-${data.aws_caller_identity.current.account_id}"
+  origin_id   = "site-bucket"
+
+  # Scheme and host of the API: the only other origin the page may talk to.
+  api_origin = regex("^https?://[^/]+", var.api_url)
+
+  # The page has no inline scripts or styles (styles are set through the CSSOM) and loads nothing from other origins.
+  content_security_policy = join("; ", [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self' ${local.api_origin}",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ])
+
+  # Same shape as frontend/config.js; jsonencode quotes the URL as a JavaScript string.
+  config_js = <<-EOT
+    // Written by Terraform (terraform/modules/site): where the page finds the moderation API.
+    window.TOXIGUARD_CONFIG = { apiUrl: ${jsonencode(var.api_url)} };
+  EOT
+
+  content_types = {
+    html = "text/html; charset=utf-8"
+    css  = "text/css; charset=utf-8"
+    js   = "text/javascript; charset=utf-8"
+    json = "application/json"
+    svg  = "image/svg+xml"
+    png  = "image/png"
+    ico  = "image/x-icon"
+  }
+
+  # Cache-Control travels with each object, so it governs CloudFront (CachingOptimized honours it, minimum TTL 1 s)
+  # and browsers alike. HTML and config.js are revalidated on every load (cheap 304s by ETag) so a deploy shows at
+  # once; the other files have unversioned names, so they are cached for minutes, not days.
+  cache_control_revalidate = "no-cache"
+  cache_control_assets     = "public, max-age=300"
+
+  # Web files only (README.md and the like are not published); the repository's config.js is replaced below.
+  assets = {
+    for path in fileset(var.frontend_dir, "**") :
+    path => local.content_types[lower(regex("[^.]*$", path))]
+    if path != "config.js" && contains(keys(local.content_types), lower(regex("[^.]*$", path)))
+  }
+}
+
+################################################################################
+# Private bucket (only CloudFront reads it)
+################################################################################
+
+resource "aws_s3_bucket" "this" {
+  #checkov:skip=CKV_AWS_18:Server access logs of a bucket only CloudFront reads would duplicate nothing useful and need a log bucket of their own.
+  #checkov:skip=CKV_AWS_144:Every object is generated from the repository by Terraform; cross-region replication would copy what a re-apply recreates.
+  #checkov:skip=CKV2_AWS_62:Nothing consumes object events for a static site.
+  #checkov:skip=CKV_AWS_145:SSE-S3 on purpose: with SSE-KMS, CloudFront's OAC needs kms:Decrypt in a customer managed key policy, and object ETags stop being MD5s (Terraform's etag = filemd5 change detection relies on them). The content is public web files.
+  bucket        = local.bucket_name
+  force_destroy = var.force_destroy
+  tags          = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_versioning" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    id     = "expire-old-versions"
+    status = "Enabled"
+
+    filter {}
+
+    # Old versions are only a short undo window: every deploy rewrites the files.
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
+}
+
+data "aws_iam_policy_document" "bucket" {
+  statement {
+    sid       = "AllowCloudFrontRead"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.this.arn}/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+
+    # This distribution only, not any CloudFront distribution in any account.
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.this.arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "this" {
+  bucket = aws_s3_bucket.this.id
+  policy = data.aws_iam_policy_document.bucket.json
+
+  # S3 rejects concurrent changes to a bucket's public access block and policy.
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+################################################################################
+# Site files
+################################################################################
+
+resource "aws_s3_object" "asset" {
+  for_each = local.assets
+
+  bucket        = aws_s3_bucket.this.id
+  key           = each.key
+  source        = "${var.frontend_dir}/${each.key}"
+  etag          = filemd5("${var.frontend_dir}/${each.key}")
+  content_type  = each.value
+  cache_control = endswith(each.key, ".html") ? local.cache_control_revalidate : local.cache_control_assets
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
+}
+
+resource "aws_s3_object" "config_js" {
+  bucket        = aws_s3_bucket.this.id
+  key           = "config.js"
+  content       = local.config_js
+  etag          = md5(local.config_js)
+  content_type  = local.content_types.js
+  cache_control = local.cache_control_revalidate
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
+}
+
+################################################################################
+# CloudFront
+################################################################################
+
+resource "aws_cloudfront_origin_access_control" "this" {
+  name                              = var.name
+  description                       = "CloudFront reads ${local.bucket_name} with SigV4"
+  origin_access_control_origin_type = "s3"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
+}
+
+resource "aws_cloudfront_response_headers_policy" "security" {
+  name    = "${var.name}-security-headers"
+  comment = "CSP (API origin allowed), HSTS, nosniff, frame deny, no referrer"
+
+  security_headers_config {
+    content_security_policy {
+      content_security_policy = local.content_security_policy
+      override                = true
+    }
+
+    # One year. includeSubDomains and preload cover nothing more on a *.cloudfront.net name, and are what a
+    # custom domain should send.
+    strict_transport_security {
+      access_control_max_age_sec = 31536000
+      include_subdomains         = true
+      preload                    = true
+      override                   = true
+    }
+
+    content_type_options {
+      override = true
+    }
+
+    frame_options {
+      frame_option = "DENY"
+      override     = true
+    }
+
+    # Comment text never travels in URLs, but nothing needs the page's address either.
+    referrer_policy {
+      referrer_policy = "no-referrer"
+      override        = true
+    }
+  }
+}
+
+resource "aws_cloudfront_distribution" "this" {
+  #checkov:skip=CKV_AWS_68:No AWS WAF web ACL in the default stack (about $5/month plus per-rule and per-request fees) for a static page; the API is protected by stage throttling and reserved concurrency.
+  #checkov:skip=CKV2_AWS_47:Same as CKV_AWS_68: no WAF (and so no Log4j managed rule); the origin is static files in S3, not Java.
+  #checkov:skip=CKV_AWS_86:No CloudFront standard logs: they need a log bucket with ACLs enabled, and the API's access logs already record every request that matters.
+  #checkov:skip=CKV_AWS_174:No custom domain, so the default *.cloudfront.net certificate is used and CloudFront fixes its minimum protocol to TLSv1; set an ACM certificate and TLSv1.2_2021 with a custom domain.
+  #checkov:skip=CKV2_AWS_42:No custom domain: the default *.cloudfront.net certificate serves HTTPS.
+  #checkov:skip=CKV_AWS_310:A single S3 origin; origin failover would need a replicated second bucket for a page that is regenerated by apply.
+  #checkov:skip=CKV_AWS_374:The page is meant to be reachable wherever its users are; restrict with geo_restriction if a deployment needs it.
+  enabled             = true
+  comment             = "${var.name} web page"
+  default_root_object = "index.html"
+  price_class         = var.price_class
+  http_version        = "http2and3"
+  is_ipv6_enabled     = true
+
+  origin {
+    origin_id                = local.origin_id
+    domain_name              = aws_s3_bucket.this.bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.this.id
+  }
+
+  default_cache_behavior {
+    target_origin_id           = local.origin_id
+    viewer_protocol_policy     = "redirect-to-https"
+    allowed_methods            = ["GET", "HEAD"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = true
+    cache_policy_id            = data.aws_cloudfront_cache_policy.caching_optimized.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
+  }
+
+  restrictions {
+    geo_restriction {
+      restriction_type = "none"
+    }
+  }
+
+  viewer_certificate {
+    cloudfront_default_certificate = true
+  }
+
+  tags = var.tags
+}

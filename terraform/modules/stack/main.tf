@@ -1,0 +1,103 @@
+data "aws_caller_identity" "current" {}
+
+locals {
+  name = "${var.project}-${var.environment}"
+
+  # Names fixed before their resources exist. The endpoint's blue/green deployment rolls back on monitoring's
+  # alarms, and the function is created after the endpoint, so monitoring must take both names as strings:
+  # module.model_endpoint.endpoint_name or module.api.lambda_function_name there would be a dependency cycle
+  # (endpoint -> alarms -> function -> endpoint; Terraform orders whole resources, not single for_each instances).
+  endpoint_name        = local.name
+  lambda_function_name = local.name
+
+  # Known before the first apply (publish uploads here), unique across accounts.
+  artifact_bucket_name = "${local.name}-artifacts-${data.aws_caller_identity.current.account_id}"
+}
+
+################################################################################
+# Model artifacts and endpoint
+################################################################################
+
+module "artifacts" {
+  source = "../artifacts"
+
+  bucket_name   = local.artifact_bucket_name
+  force_destroy = var.force_destroy_artifacts
+  tags          = var.tags
+}
+
+module "model_endpoint" {
+  source = "../model_endpoint"
+
+  name                 = local.endpoint_name
+  model_version        = var.model_version
+  artifact_bucket_name = module.artifacts.bucket_name
+  artifact_bucket_arn  = module.artifacts.bucket_arn
+
+  serverless         = var.endpoint_serverless
+  instance_type      = var.endpoint_instance_type
+  instance_count_min = var.endpoint_instance_count_min
+  instance_count_max = var.endpoint_instance_count_max
+  traffic_routing    = var.endpoint_traffic_routing
+
+  rollback_alarm_names = module.monitoring.endpoint_rollback_alarm_names
+  log_retention_days   = var.log_retention_days
+  tags                 = var.tags
+}
+
+################################################################################
+# API (Lambda + HTTP API) and web page
+################################################################################
+
+module "api" {
+  source = "../api"
+
+  name               = local.lambda_function_name
+  lambda_source_file = "${path.module}/../../../lambda/handler.py"
+
+  # From the endpoint module, so the function is created (and updated) after the endpoint.
+  endpoint_name    = module.model_endpoint.endpoint_name
+  endpoint_arn     = module.model_endpoint.endpoint_arn
+  model_version    = var.model_version
+  model_labels     = var.model_labels
+  model_thresholds = var.model_thresholds
+
+  # The site's origin, not "*": the browser may call the API from the page only.
+  allowed_origins        = concat([module.site.site_origin], var.extra_allowed_origins)
+  reserved_concurrency   = var.lambda_reserved_concurrency
+  log_retention_days     = var.log_retention_days
+  throttling_rate_limit  = var.api_throttling_rate_limit
+  throttling_burst_limit = var.api_throttling_burst_limit
+  tags                   = var.tags
+}
+
+# The distribution depends on api_url (config.js and the CSP's connect-src) and the function's ALLOWED_ORIGINS on
+# the distribution; no cycle, because the HTTP API (api_endpoint) depends on neither (the handler does CORS).
+module "site" {
+  source = "../site"
+
+  name         = local.name
+  frontend_dir = "${path.module}/../../../frontend"
+  api_url      = module.api.api_endpoint
+  price_class  = var.site_price_class
+  # Everything in the site bucket is generated from the repository, so destroying it loses nothing.
+  force_destroy = true
+  tags          = var.tags
+}
+
+################################################################################
+# Monitoring
+################################################################################
+
+module "monitoring" {
+  source = "../monitoring"
+
+  name                 = local.name
+  api_id               = module.api.api_id
+  api_stage            = module.api.stage_name
+  lambda_function_name = local.lambda_function_name
+  endpoint_name        = local.endpoint_name
+  variant_name         = module.model_endpoint.variant_name
+  alarm_email          = var.alarm_email
+  tags                 = var.tags
+}

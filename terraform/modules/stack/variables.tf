@@ -1,0 +1,169 @@
+################################################################################
+# Identity
+################################################################################
+
+variable "project" {
+  description = "Project name, the first part of every resource name (\"<project>-<environment>\")."
+  type        = string
+  default     = "toxiguard"
+
+  validation {
+    # "<project>-<environment>" must fit the endpoint's 36 characters and the site bucket's prefix.
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.project))
+    error_message = "project must be 1-20 lower-case letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, e.g. \"dev\" or \"prod\"; the second part of every resource name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{0,9}$", var.environment))
+    error_message = "environment must be 1-10 lower-case letters or digits, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (the env roots set Project, Environment and ManagedBy as provider default_tags)."
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Model (from the artifact's manifest.json)
+################################################################################
+
+variable "model_version" {
+  description = "Version of the published artifact to serve (manifest \"version\"), e.g. \"20261124T103915Z-2b97625\"."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7,40}$", var.model_version))
+    error_message = "model_version must look like 20261124T103915Z-2b97625 (<UTC time>-<git sha>)."
+  }
+}
+
+variable "model_labels" {
+  description = "The model's labels in output order (manifest \"labels\")."
+  type        = list(string)
+  default     = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
+
+  validation {
+    condition     = length(var.model_labels) > 0 && length(distinct(var.model_labels)) == length(var.model_labels)
+    error_message = "model_labels must be a non-empty list of distinct labels."
+  }
+}
+
+variable "model_thresholds" {
+  description = "Per-label thresholds (manifest \"thresholds\"): exactly the labels of model_labels, each from 0 to 1."
+  type        = map(number)
+
+  validation {
+    condition     = alltrue([for threshold in values(var.model_thresholds) : threshold >= 0 && threshold <= 1])
+    error_message = "Every model_thresholds value must be from 0 to 1."
+  }
+
+  validation {
+    condition     = sort(keys(var.model_thresholds)) == sort(var.model_labels)
+    error_message = "model_thresholds must have exactly the labels of model_labels."
+  }
+}
+
+################################################################################
+# Sizing (validated by the module each value is passed to)
+################################################################################
+
+variable "endpoint_serverless" {
+  description = "Serverless endpoint capacity (memory_size_in_mb, max_concurrency, optional provisioned_concurrency); null deploys provisioned instances with autoscaling."
+  type = object({
+    memory_size_in_mb       = number
+    max_concurrency         = number
+    provisioned_concurrency = optional(number)
+  })
+  default = null
+}
+
+variable "endpoint_instance_type" {
+  description = "Instance type of a provisioned endpoint (unused when endpoint_serverless is set)."
+  type        = string
+  default     = "ml.c6i.large"
+}
+
+variable "endpoint_instance_count_min" {
+  description = "Autoscaling floor of a provisioned endpoint."
+  type        = number
+  default     = 1
+}
+
+variable "endpoint_instance_count_max" {
+  description = "Autoscaling ceiling of a provisioned endpoint."
+  type        = number
+  default     = 2
+}
+
+variable "endpoint_traffic_routing" {
+  description = "Blue/green traffic shifting of endpoint updates: type ALL_AT_ONCE, CANARY or LINEAR, wait_seconds of alarm-watched baking, step_size_percent (serverless supports ALL_AT_ONCE only)."
+  type = object({
+    type              = string
+    wait_seconds      = number
+    step_size_percent = optional(number)
+  })
+  default = {
+    type         = "ALL_AT_ONCE"
+    wait_seconds = 300
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrent executions of the API function: the most requests in flight to the endpoint."
+  type        = number
+}
+
+variable "log_retention_days" {
+  description = "Retention in days of the Lambda, API access and endpoint log groups."
+  type        = number
+}
+
+variable "api_throttling_rate_limit" {
+  description = "HTTP API stage steady-state rate limit, requests per second."
+  type        = number
+}
+
+variable "api_throttling_burst_limit" {
+  description = "HTTP API stage burst limit, requests."
+  type        = number
+}
+
+variable "site_price_class" {
+  description = "CloudFront price class of the web page."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+################################################################################
+# Operations
+################################################################################
+
+variable "extra_allowed_origins" {
+  description = "Origins allowed to call the API besides the site's own CloudFront origin (e.g. a custom domain or another app), like \"https://moderation.example.org\"."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for origin in var.extra_allowed_origins : can(regex("^https?://[^/]+$", origin))])
+    error_message = "extra_allowed_origins must be origins like https://example.org (scheme and host, no path or trailing slash)."
+  }
+}
+
+variable "alarm_email" {
+  description = "Email address that receives alarm notifications (AWS asks it to confirm first); \"\" subscribes nobody."
+  type        = string
+  default     = ""
+}
+
+variable "force_destroy_artifacts" {
+  description = "Let terraform destroy delete the artifact bucket with every published model in it (throwaway environments only)."
+  type        = bool
+  default     = false
+}
