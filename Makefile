@@ -4,21 +4,37 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The offline infrastructure checks' tools, each in a virtualenv of its own (checkov's pins clash with python-hcl2).
+INFRA_VENV := .venv-infra
+CHECKOV_VENV := .venv-checkov
+INFRA_STAMP := $(INFRA_VENV)/.installed-stamp
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+# The TensorFlow release of the endpoint's serving image, to prove the shipped artifact loads in it.
+SERVING_TF_VENV := .venv-serving-tf
+SERVING_TF_STAMP := $(SERVING_TF_VENV)/.installed-stamp
 
 DATA ?= ../shared/data/jigsaw/train_assembled.csv.gz
 RUN ?= runs/latest
 ARTIFACTS ?= artifacts
 TRIALS ?= 8
 PYTEST_ARGS ?=
+# AWS (make publish, make train-cloud): BUCKET is Terraform's output artifact_bucket_name; VERSION defaults to the
+# newest under artifacts/; ROLE_ARN is a SageMaker execution role; REGION defaults to the AWS profile's.
+BUCKET ?=
+VERSION ?=
+REGION ?=
+ROLE_ARN ?=
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Terraform must not phone home for version and security bulletins (there is no network here).
+export CHECKPOINT_DISABLE := 1
 
-.PHONY: help install browser train tune evaluate package model serve demo test lint format bench clean
+.PHONY: help install infra-tools browser train tune evaluate package model publish train-cloud smoke serve demo test check-infra lint format bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## create .venv and install toxiguard with its dev tools
 
@@ -26,6 +42,26 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+infra-tools: $(INFRA_STAMP) $(CHECKOV_STAMP) $(SERVING_TF_STAMP) ## Terraform (fmt), python-hcl2, actionlint, zizmor, checkov, the serving image's TensorFlow
+
+$(INFRA_STAMP): tests/infra/requirements-tools.txt
+	$(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/pip install --quiet -r $<
+	touch $@
+
+$(CHECKOV_STAMP): tests/infra/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r $<
+	touch $@
+
+$(SERVING_TF_STAMP): tests/infra/requirements-serving-tf.txt
+	$(PYTHON) -m venv $(SERVING_TF_VENV)
+	$(SERVING_TF_VENV)/bin/pip install --quiet --upgrade pip
+	$(SERVING_TF_VENV)/bin/pip install --quiet -r $<
 	touch $@
 
 browser: ## Debian's chromium for the browser tests (apt-get; never a downloaded browser)
@@ -46,14 +82,32 @@ package: install ## export $(RUN) as $(ARTIFACTS)/<version>/ (model.tar.gz + man
 
 model: train evaluate package ## train, evaluate and package in one go
 
+publish: install ## upload $(ARTIFACTS)/$(VERSION) to s3://$(BUCKET)/models/ behind the quality gate (TFVARS=file)
+	@test -n "$(BUCKET)" || { echo "make publish: set BUCKET=<artifact bucket> (terraform output artifact_bucket_name)"; exit 2; }
+	$(BIN)/toxiguard publish --bucket $(BUCKET) $(if $(VERSION),--artifact $(ARTIFACTS)/$(VERSION)) \
+		$(if $(REGION),--region $(REGION)) $(if $(TFVARS),--tfvars-out $(TFVARS))
+
+train-cloud: install ## SageMaker training job on $(DATA) (BUCKET, ROLE_ARN; TUNE=1: tuning job, WAIT=1: fetch the artifact)
+	@test -n "$(BUCKET)" -a -n "$(ROLE_ARN)" || { echo "make train-cloud: set BUCKET=<artifact bucket> and ROLE_ARN=<SageMaker execution role>"; exit 2; }
+	$(BIN)/toxiguard train-cloud --bucket $(BUCKET) --role-arn $(ROLE_ARN) --data $(DATA) $(if $(REGION),--region $(REGION)) \
+		$(if $(TUNE),--tune --max-jobs $(TRIALS)) $(if $(WAIT),--wait --out $(ARTIFACTS))
+
+smoke: ## smoke-test a running stack: API_URL=... [SITE_URL=...] [VERSION=...] (standard library only)
+	@test -n "$(API_URL)" || { echo "make smoke: set API_URL=<api url> (terraform output api_url)"; exit 2; }
+	PYTHONPATH=ml $(PYTHON) -m toxiguard.smoke --api $(API_URL) $(if $(SITE_URL),--site $(SITE_URL)) \
+		$(if $(VERSION),--expect-version $(VERSION)) --wait 300
+
 serve: install ## run the model server, gateway and web page locally (Ctrl-C stops; ports: GATEWAY_PORT, MODEL_SERVER_PORT)
 	$(BIN)/toxiguard serve
 
 demo: serve ## install what is missing, then serve the shipped model at http://127.0.0.1:8000/
 
-test: install browser ## lint, then the whole test suite (unit, contract, browser)
+test: install browser infra-tools ## lint, then the whole test suite (unit, contract, browser, offline infrastructure)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+check-infra: install infra-tools ## only the offline infrastructure checks (tests/infra: Terraform, checkov, workflows)
+	$(BIN)/pytest tests/infra $(PYTEST_ARGS)
 
 lint: install ## ruff lint + format check
 	$(BIN)/ruff check .
@@ -67,5 +121,5 @@ bench: install ## benchmarks; JSON results under bench/results/ (model in-proces
 	$(BIN)/python bench/ml_bench.py --data $(DATA)
 	$(BIN)/python bench/serving_bench.py --data $(DATA)
 
-clean: ## remove the virtualenv, runs and caches (keeps shipped artifacts)
-	rm -rf $(VENV) runs reports .pytest_cache .ruff_cache ml/*.egg-info
+clean: ## remove the virtualenvs, runs and caches (keeps shipped artifacts)
+	rm -rf $(VENV) $(INFRA_VENV) $(CHECKOV_VENV) $(SERVING_TF_VENV) runs reports .pytest_cache .ruff_cache ml/*.egg-info

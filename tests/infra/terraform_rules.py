@@ -1,0 +1,615 @@
+"""Structural rules for terraform/: each takes the parsed tree and returns its violations (empty list: it holds).
+
+`terraform validate` cannot run offline (no provider package), so these rules prove what it would not anyway:
+the layout and documentation of the modules, least-privilege IAM, and the wiring between the Lambda, the API and
+the SageMaker endpoint. The same functions run on the real tree and on deliberately broken copies of it
+(test_broken_module.py), so a rule that stops seeing anything would show there.
+
+The parsed tree comes from hcl_dump.py: python-hcl2 documents keyed by path relative to terraform/, blocks as
+lists of dicts, strings unquoted, expressions as "${...}" text, literal `jsonencode({...})` as {"__jsonencode__": ...}.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODULES = ("artifacts", "model_endpoint", "api", "site", "monitoring", "stack")
+ENVIRONMENTS = ("dev", "prod")
+MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
+ENV_ROOT_FILES = (*MODULE_FILES, "backend.tf")
+ENV_ROOT_OUTPUTS = ("api_url", "site_url", "endpoint_name", "artifact_bucket_name")
+API_ROUTE_KEYS = ("POST /v1/moderate", "GET /v1/health", "$default")
+LAMBDA_ACTIONS = {"sagemaker:InvokeEndpoint", "logs:CreateLogStream", "logs:PutLogEvents"}
+
+# Allow statements may name Resource "*" only for these actions, which support no resource-level permissions.
+# Value: the condition key the statement must then constrain (None: the action cannot be narrowed at all).
+RESOURCE_WILDCARD_ALLOWLIST: dict[str, str | None] = {
+    # ECR registry login: the token is per registry, IAM has no resource for it.
+    "ecr:GetAuthorizationToken": None,
+    # CloudWatch metrics have no ARN; the namespace condition keeps a role to its own metrics.
+    "cloudwatch:PutMetricData": "cloudwatch:namespace",
+}
+
+REFERENCE = re.compile(r"^\$\{([^{}]*)\}$")  # a value that is exactly one reference: "${var.x}"
+
+
+@dataclass(frozen=True)
+class Block:
+    file: str  # path relative to terraform/
+    kind: str  # resource, data, variable, output, module, ...
+    type: str  # resource or data source type ("" for the others)
+    name: str
+    body: dict
+
+    @property
+    def directory(self) -> str:
+        return self.file.rpartition("/")[0]
+
+    @property
+    def address(self) -> str:
+        return ".".join(part for part in (self.kind if self.kind != "resource" else "", self.type, self.name) if part)
+
+    def where(self) -> str:
+        return f"{self.file}: {self.address}"
+
+
+@dataclass(frozen=True)
+class Tree:
+    """terraform/ on disk (for README and file checks) and its parsed .tf files."""
+
+    root: Path
+    documents: dict[str, dict] = field(repr=False)
+
+    def blocks(self, kind: str, type_: str | None = None, directory: str | None = None) -> Iterator[Block]:
+        for file, document in sorted(self.documents.items()):
+            if directory is not None and file.rpartition("/")[0] != directory:
+                continue
+            for entry in document.get(kind, []):
+                if kind in ("resource", "data"):
+                    for block_type, named in entry.items():
+                        if type_ is None or block_type == type_:
+                            for name, body in named.items():
+                                yield Block(file, kind, block_type, name, body)
+                else:
+                    for name, body in entry.items():
+                        yield Block(file, kind, "", name, body)
+
+    def resources(self, type_: str, directory: str) -> list[Block]:
+        return list(self.blocks("resource", type_, directory))
+
+    def terraform_settings(self, directory: str) -> list[dict]:
+        return [
+            settings
+            for file, document in self.documents.items()
+            if file.rpartition("/")[0] == directory
+            for settings in document.get("terraform", [])
+        ]
+
+
+def module_dir(name: str) -> str:
+    return f"modules/{name}"
+
+
+def reference(value) -> str | None:
+    """The target of a value that is exactly one reference ("${var.x}" gives "var.x"), else None."""
+    match = REFERENCE.match(value) if isinstance(value, str) else None
+    return match.group(1).strip() if match else None
+
+
+def first(body: dict, block: str) -> dict:
+    """The first nested block of that name, written out or as `dynamic "<block>"`'s content ({} when absent)."""
+    if nested := body.get(block):
+        return nested[0] if isinstance(nested, list) else nested
+    for entry in as_list(body.get("dynamic")):
+        if block in entry:
+            return first(entry[block], "content")
+    return {}
+
+
+def resolve_local(tree: Tree, directory: str, value):
+    """For "${local.x}", the value of local x in that directory (one level deep); any other value as it is."""
+    target = reference(value)
+    if not target or not target.startswith("local."):
+        return value
+    for local in tree.blocks("locals", directory=directory):
+        if local.name == target.removeprefix("local."):
+            return local.body
+    return value
+
+
+def as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def strings_in(value) -> set[str]:
+    """Every string in a parsed value, and every quoted string inside its expressions (`toset(["a", "b"])`)."""
+    if isinstance(value, dict):
+        return set().union(*(strings_in(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(strings_in(item) for item in value))
+    if isinstance(value, str):
+        return {value, *re.findall(r'"((?:[^"\\]|\\.)*)"', value)}
+    return set()
+
+
+def missing_module(tree: Tree, name: str) -> list[str]:
+    directory = module_dir(name)
+    if any(file.startswith(directory + "/") for file in tree.documents):
+        return []
+    return [f"{directory}: no .tf files"]
+
+
+################################################################################
+# Layout and documentation
+################################################################################
+
+
+def check_layout(tree: Tree) -> list[str]:
+    """The six modules and two env roots exist, each with the files of the terraform-aws-modules layout."""
+    violations = []
+    for parent, expected, files in (("modules", MODULES, MODULE_FILES), ("envs", ENVIRONMENTS, ENV_ROOT_FILES)):
+        present = sorted(path.name for path in (tree.root / parent).glob("*") if path.is_dir())
+        violations += [f"{parent}/{name}: missing directory" for name in expected if name not in present]
+        for name in present:
+            violations += [
+                f"{parent}/{name}: missing {file}" for file in files if not (tree.root / parent / name / file).is_file()
+            ]
+    return violations
+
+
+def check_declarations_in_their_files(tree: Tree) -> list[str]:
+    """Variables live in variables.tf and outputs in outputs.tf, where a reader (and the README) looks for them."""
+    return [
+        f"{block.where()}: declared outside {kind}s.tf"
+        for kind in ("variable", "output")
+        for block in tree.blocks(kind)
+        if not block.file.endswith(f"/{kind}s.tf")
+    ]
+
+
+def check_variables_typed_and_described(tree: Tree) -> list[str]:
+    violations = []
+    for variable in tree.blocks("variable"):
+        if not variable.body.get("type"):
+            violations.append(f"{variable.where()}: no type")
+        description = variable.body.get("description")
+        if not isinstance(description, str) or not description.strip():
+            violations.append(f"{variable.where()}: no description")
+    return violations
+
+
+def check_output_names(tree: Tree) -> list[str]:
+    """Outputs are named <thing>_<attribute> (bucket_arn, endpoint_name), never a bare `arn` or `name`."""
+    return [
+        f"{output.where()}: name is not <thing>_<attribute>"
+        for output in tree.blocks("output")
+        if not re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", output.name)
+    ]
+
+
+def check_outputs_described(tree: Tree) -> list[str]:
+    return [
+        f"{output.where()}: no description"
+        for output in tree.blocks("output")
+        if not str(output.body.get("description", "")).strip()
+    ]
+
+
+def readme_mentions(readme: str, name: str) -> bool:
+    """As terraform-docs writes a table row (`[name](#input\\_name)`) or as hand-written `name` / | name |."""
+    text = readme.replace("\\_", "_")
+    return any(pattern in text for pattern in (f"`{name}`", f"[{name}]", f"| {name} |"))
+
+
+def readme_section(readme: str, title: str) -> str | None:
+    """The text under a `## <title>` heading (any level) up to the next heading of that level or higher."""
+    heading = re.search(rf"^(#+)\s*{title}\b.*$", readme, re.MULTILINE)
+    if not heading:
+        return None
+    end = re.compile(rf"^#{{1,{len(heading.group(1))}}}\s", re.MULTILINE).search(readme, heading.end())
+    return readme[heading.end() : end.start() if end else len(readme)]
+
+
+def check_readmes_document_interface(tree: Tree) -> list[str]:
+    """Every module README lists each variable under Inputs and each output under Outputs."""
+    violations = []
+    for name in MODULES:
+        directory = module_dir(name)
+        readme_path = tree.root / directory / "README.md"
+        if not readme_path.is_file():
+            continue  # check_layout reports it
+        readme = readme_path.read_text(encoding="utf-8")
+        for kind, title in (("variable", "Inputs"), ("output", "Outputs")):
+            section = readme_section(readme, title)
+            if section is None:
+                violations.append(f"{directory}/README.md: no '{title}' section")
+                continue
+            violations += [
+                f"{directory}/README.md: {title} does not list {kind} `{block.name}`"
+                for block in tree.blocks(kind, directory=directory)
+                if not readme_mentions(section, block.name)
+            ]
+    return violations
+
+
+def check_versions_pinned(tree: Tree) -> list[str]:
+    """Every module and env root states the Terraform version and takes the AWS provider from hashicorp/aws."""
+    violations = []
+    directories = [module_dir(name) for name in MODULES] + [f"envs/{name}" for name in ENVIRONMENTS]
+    for directory in directories:
+        if not (tree.root / directory / "versions.tf").is_file():
+            continue  # check_layout reports it
+        settings = tree.terraform_settings(directory)
+        if not any(block.get("required_version") for block in settings):
+            violations.append(f"{directory}: no terraform.required_version")
+        providers = [
+            requirements
+            for block in settings
+            for required in as_list(block.get("required_providers"))
+            for requirements in required.values()
+            if isinstance(requirements, dict)
+        ]
+        aws = [p for p in providers if p.get("source") == "hashicorp/aws" and p.get("version")]
+        if not aws:
+            violations.append(f"{directory}: required_providers has no hashicorp/aws with a version constraint")
+    return violations
+
+
+################################################################################
+# IAM
+################################################################################
+
+
+@dataclass(frozen=True)
+class Statement:
+    where: str
+    effect: str
+    actions: list
+    not_actions: list
+    resources: list
+    condition_keys: set
+    principals: set
+    key_policy: bool  # the policy of an aws_kms_key, where Resource "*" means that key
+
+
+def principal_identifiers(principal) -> set[str]:
+    """A JSON policy's Principal ("*", {"AWS": ...}, {"Service": [...]}) as a set of identifiers."""
+    if isinstance(principal, dict):
+        return {identifier for value in principal.values() for identifier in as_list(value)}
+    return set(as_list(principal))
+
+
+def policy_statements(tree: Tree, directory: str | None = None) -> Iterator[Statement]:
+    """Every statement of every aws_iam_policy_document and of every literal jsonencode'd policy attribute."""
+    key_policy_documents = {
+        f"data.aws_iam_policy_document.{name}"
+        for key in tree.blocks("resource", "aws_kms_key", directory)
+        for name in re.findall(r"data\.aws_iam_policy_document\.(\w+)", str(key.body.get("policy", "")))
+    }
+    for document in tree.blocks("data", "aws_iam_policy_document", directory):
+        dynamic_statements = [
+            first(dynamic, "content")
+            for entry in as_list(document.body.get("dynamic"))
+            for name, dynamic in entry.items()
+            if name == "statement"
+        ]
+        for statement in as_list(document.body.get("statement")) + dynamic_statements:
+            yield Statement(
+                where=document.where(),
+                effect=statement.get("effect", "Allow"),
+                actions=as_list(statement.get("actions")),
+                not_actions=as_list(statement.get("not_actions")),
+                resources=as_list(statement.get("resources")) + as_list(statement.get("not_resources")),
+                condition_keys={condition.get("variable") for condition in as_list(statement.get("condition"))},
+                principals={
+                    identifier
+                    for principals in as_list(statement.get("principals"))
+                    for identifier in as_list(principals.get("identifiers"))
+                },
+                key_policy=document.address in key_policy_documents,
+            )
+    for resource in tree.blocks("resource", directory=directory):
+        for attribute in ("policy", "assume_role_policy"):
+            value = resource.body.get(attribute)
+            if not isinstance(value, dict) or "__jsonencode__" not in value:
+                continue
+            for statement in as_list(value["__jsonencode__"].get("Statement")):
+                yield Statement(
+                    where=f"{resource.where()}.{attribute}",
+                    effect=statement.get("Effect", "Allow"),
+                    actions=as_list(statement.get("Action")),
+                    not_actions=as_list(statement.get("NotAction")),
+                    resources=as_list(statement.get("Resource")) + as_list(statement.get("NotResource")),
+                    condition_keys={key for test in statement.get("Condition", {}).values() for key in test},
+                    principals=principal_identifiers(statement.get("Principal")),
+                    key_policy=resource.type == "aws_kms_key",
+                )
+
+
+def delegates_to_account(statement: Statement) -> bool:
+    """AWS's default key policy statement: the account root may do kms:* on the key, i.e. IAM policies decide."""
+    return (
+        statement.key_policy
+        and bool(statement.principals)
+        and all(re.fullmatch(r"arn:[^:]+:iam::[^:]+:root", principal) for principal in statement.principals)
+    )
+
+
+def check_iam_least_privilege(tree: Tree) -> list[str]:
+    """No Allow statement grants a wildcard action, NotAction, or Resource "*" outside the allowlist above.
+
+    Deny statements may use wildcards: they only narrow (the artifact bucket's TLS-only policy denies s3:*).
+    In a KMS key policy Resource "*" is the key itself, and the account root's kms:* is AWS's default statement
+    that hands the key's permissions to IAM; any other statement there still names its actions exactly.
+    """
+    violations = []
+    for statement in policy_statements(tree):
+        if statement.effect != "Allow" or delegates_to_account(statement):
+            continue
+        violations += [
+            f"{statement.where}: wildcard action {action!r}" for action in statement.actions if "*" in action
+        ]
+        if statement.not_actions:
+            violations.append(f"{statement.where}: Allow with NotAction {statement.not_actions}")
+        if "*" in statement.resources and not statement.key_policy:
+            for action in statement.actions:
+                if action not in RESOURCE_WILDCARD_ALLOWLIST:
+                    violations.append(f"{statement.where}: {action!r} on Resource '*' (not in the allowlist)")
+                elif (key := RESOURCE_WILDCARD_ALLOWLIST[action]) and key not in statement.condition_keys:
+                    violations.append(f"{statement.where}: {action!r} on Resource '*' without a {key} condition")
+    return violations
+
+
+def is_trust_policy(statement: Statement) -> bool:
+    return bool(statement.actions) and all(action.startswith("sts:AssumeRole") for action in statement.actions)
+
+
+def check_lambda_policy(tree: Tree) -> list[str]:
+    """The Lambda may only invoke this one endpoint and write to its own log group; no managed policies."""
+    api = module_dir("api")
+    if violations := missing_module(tree, "api"):
+        return violations
+    lambda_log_groups = {
+        f"aws_cloudwatch_log_group.{group.name}"
+        for group in tree.resources("aws_cloudwatch_log_group", api)
+        if "/aws/lambda/" in str(group.body.get("name", ""))
+    }
+    if not lambda_log_groups:
+        violations.append(f"{api}: no aws_cloudwatch_log_group named /aws/lambda/...")
+    statements = [s for s in policy_statements(tree, api) if s.effect == "Allow" and not is_trust_policy(s)]
+    granted = {action for statement in statements for action in statement.actions}
+    if granted != LAMBDA_ACTIONS:
+        violations.append(f"{api}: the Lambda's policy allows {sorted(granted)}, expected {sorted(LAMBDA_ACTIONS)}")
+    for statement in statements:
+        for action in statement.actions:
+            if action == "sagemaker:InvokeEndpoint":
+                if statement.resources != ["${var.endpoint_arn}"]:
+                    violations.append(
+                        f"{statement.where}: InvokeEndpoint on {statement.resources}, not var.endpoint_arn"
+                    )
+            elif action.startswith("logs:"):
+                for resource in statement.resources:
+                    group = re.match(r"^\$\{(aws_cloudwatch_log_group\.\w+)\.arn\}", resource)
+                    if not group or group.group(1) not in lambda_log_groups:
+                        violations.append(f"{statement.where}: {action} on {resource!r}, not the Lambda's log group")
+    violations += [
+        f"{attachment.where()}: managed policy attached to a role of the api module"
+        for attachment in tree.resources("aws_iam_role_policy_attachment", api)
+    ]
+    violations += [
+        f"{role.where()}: managed_policy_arns on a role of the api module"
+        for role in tree.resources("aws_iam_role", api)
+        if role.body.get("managed_policy_arns")
+    ]
+    return violations
+
+
+################################################################################
+# Wiring: Lambda -> endpoint, API -> Lambda
+################################################################################
+
+
+def check_lambda_endpoint_wiring(tree: Tree) -> list[str]:
+    """The Lambda's SAGEMAKER_ENDPOINT_NAME is var.endpoint_name, which the stack feeds from the endpoint module."""
+    violations = missing_module(tree, "api") + missing_module(tree, "stack")
+    if violations:
+        return violations
+    functions = tree.resources("aws_lambda_function", module_dir("api"))
+    if len(functions) != 1:
+        violations.append(f"{module_dir('api')}: {len(functions)} aws_lambda_function resources, expected 1")
+    for function in functions:
+        variables = first(function.body, "environment").get("variables", {})
+        if variables.get("SAGEMAKER_ENDPOINT_NAME") != "${var.endpoint_name}":
+            violations.append(
+                f"{function.where()}: SAGEMAKER_ENDPOINT_NAME is {variables.get('SAGEMAKER_ENDPOINT_NAME')!r}, "
+                "not var.endpoint_name"
+            )
+    calls = stack_module_calls(tree)
+    api_call, endpoint_call = calls.get("api"), calls.get("model_endpoint")
+    if not api_call or not endpoint_call:
+        return [*violations, f"{module_dir('stack')}: does not call both ../api and ../model_endpoint"]
+    for attribute in ("endpoint_name", "endpoint_arn"):
+        expected = f"${{module.{endpoint_call.name}.{attribute}}}"
+        if api_call.body.get(attribute) != expected:
+            violations.append(f"{api_call.where()}: {attribute} is {api_call.body.get(attribute)!r}, not {expected}")
+    return violations
+
+
+def stack_module_calls(tree: Tree) -> dict[str, Block]:
+    """The stack's module blocks keyed by the module they call ("../api" -> "api")."""
+    return {
+        str(call.body.get("source", "")).rsplit("/", 1)[-1]: call
+        for call in tree.blocks("module", directory=module_dir("stack"))
+    }
+
+
+def check_rollback_alarms_wired(tree: Tree) -> list[str]:
+    """The endpoint rolls back on the monitoring module's endpoint alarms (an empty list would switch rollback off)."""
+    if violations := missing_module(tree, "stack"):
+        return violations
+    calls = stack_module_calls(tree)
+    endpoint_call, monitoring_call = calls.get("model_endpoint"), calls.get("monitoring")
+    if not endpoint_call or not monitoring_call:
+        return [f"{module_dir('stack')}: does not call both ../model_endpoint and ../monitoring"]
+    expected = f"${{module.{monitoring_call.name}.endpoint_rollback_alarm_names}}"
+    actual = endpoint_call.body.get("rollback_alarm_names")
+    if actual != expected:
+        return [f"{endpoint_call.where()}: rollback_alarm_names is {actual!r}, not {expected}"]
+    return []
+
+
+def check_api_routes(tree: Tree) -> list[str]:
+    """Each route targets an AWS_PROXY integration whose URI is the Lambda's invoke ARN; the three routes exist."""
+    api = module_dir("api")
+    if violations := missing_module(tree, "api"):
+        return violations
+    functions = {f"aws_lambda_function.{function.name}" for function in tree.resources("aws_lambda_function", api)}
+    lambda_integrations = set()
+    for integration in tree.resources("aws_apigatewayv2_integration", api):
+        uri = reference(integration.body.get("integration_uri")) or ""
+        if uri.removesuffix(".invoke_arn") not in functions or not uri.endswith(".invoke_arn"):
+            violations.append(f"{integration.where()}: integration_uri is not a Lambda function's invoke_arn")
+            continue
+        if integration.body.get("integration_type") != "AWS_PROXY":
+            violations.append(f"{integration.where()}: integration_type is not AWS_PROXY")
+        if str(integration.body.get("payload_format_version")) != "2.0":
+            violations.append(f"{integration.where()}: payload_format_version is not 2.0")
+        lambda_integrations.add(f"aws_apigatewayv2_integration.{integration.name}")
+    routes = tree.resources("aws_apigatewayv2_route", api)
+    if not routes:
+        violations.append(f"{api}: no aws_apigatewayv2_route")
+    for route in routes:
+        target = re.fullmatch(
+            r"integrations/\$\{(aws_apigatewayv2_integration\.\w+)\.id\}", str(route.body.get("target"))
+        )
+        if not target or target.group(1) not in lambda_integrations:
+            violations.append(f"{route.where()}: target {route.body.get('target')!r} is not the Lambda integration")
+    # Route keys may be literal or come from a for_each over a local: look for them in both.
+    route_keys = strings_in(
+        [route.body for route in routes] + [local.body for local in tree.blocks("locals", directory=api)]
+    )
+    violations += [f"{api}: no route {key!r}" for key in API_ROUTE_KEYS if key not in route_keys]
+    return violations
+
+
+def check_lambda_permission(tree: Tree) -> list[str]:
+    """API Gateway may invoke the Lambda only from this API (source_arn under its execution ARN)."""
+    api = module_dir("api")
+    if violations := missing_module(tree, "api"):
+        return violations
+    apis = {f"aws_apigatewayv2_api.{gateway.name}" for gateway in tree.resources("aws_apigatewayv2_api", api)}
+    permissions = tree.resources("aws_lambda_permission", api)
+    if not permissions:
+        violations.append(f"{api}: no aws_lambda_permission for API Gateway")
+    for permission in permissions:
+        source = re.match(r"^\$\{(aws_apigatewayv2_api\.\w+)\.execution_arn\}/", str(permission.body.get("source_arn")))
+        if not source or source.group(1) not in apis:
+            violations.append(f"{permission.where()}: source_arn is not scoped to this API's execution_arn")
+        if permission.body.get("principal") != "apigateway.amazonaws.com":
+            violations.append(f"{permission.where()}: principal is not apigateway.amazonaws.com")
+        if not str(reference(permission.body.get("function_name")) or "").startswith("aws_lambda_function."):
+            violations.append(f"{permission.where()}: function_name is not this module's Lambda function")
+    return violations
+
+
+################################################################################
+# Model endpoint
+################################################################################
+
+
+def check_endpoint_rollout(tree: Tree) -> list[str]:
+    """New configurations replace old ones safely; deployments roll back on alarms."""
+    directory = module_dir("model_endpoint")
+    if violations := missing_module(tree, "model_endpoint"):
+        return violations
+    configurations = tree.resources("aws_sagemaker_endpoint_configuration", directory)
+    endpoints = tree.resources("aws_sagemaker_endpoint", directory)
+    if len(configurations) != 1 or len(endpoints) != 1:
+        violations.append(f"{directory}: expected one endpoint configuration and one endpoint")
+    for configuration in configurations:
+        # Every attribute forces replacement: a fixed name would collide, and create_before_destroy keeps the
+        # endpoint serving from the old configuration until the new one exists.
+        if not configuration.body.get("name_prefix") or "name" in configuration.body:
+            violations.append(f"{configuration.where()}: uses a fixed name instead of name_prefix")
+        if first(configuration.body, "lifecycle").get("create_before_destroy") is not True:
+            violations.append(f"{configuration.where()}: no lifecycle create_before_destroy = true")
+    for endpoint in endpoints:
+        deployment = first(endpoint.body, "deployment_config")
+        if not deployment.get("blue_green_update_policy"):
+            violations.append(f"{endpoint.where()}: no deployment_config.blue_green_update_policy")
+        if not first(first(deployment, "auto_rollback_configuration"), "alarms"):
+            violations.append(f"{endpoint.where()}: no deployment_config.auto_rollback_configuration alarms")
+        config_ref = reference(endpoint.body.get("endpoint_config_name")) or ""
+        if not config_ref.startswith("aws_sagemaker_endpoint_configuration."):
+            violations.append(f"{endpoint.where()}: endpoint_config_name is not this module's endpoint configuration")
+    return violations
+
+
+def check_serving_image(tree: Tree) -> list[str]:
+    """The model runs in AWS's TensorFlow Serving image, looked up by aws_sagemaker_prebuilt_ecr_image."""
+    directory = module_dir("model_endpoint")
+    if violations := missing_module(tree, "model_endpoint"):
+        return violations
+    images = list(tree.blocks("data", "aws_sagemaker_prebuilt_ecr_image", directory))
+    repositories = [resolve_local(tree, directory, image.body.get("repository_name")) for image in images]
+    if "tensorflow-inference" not in repositories:
+        violations.append(f"{directory}: no aws_sagemaker_prebuilt_ecr_image with repository_name tensorflow-inference")
+    models = tree.resources("aws_sagemaker_model", directory)
+    if not models:
+        violations.append(f"{directory}: no aws_sagemaker_model")
+    for model in models:
+        container = first(model.body, "primary_container") or first(model.body, "container")
+        if not str(container.get("image", "")).startswith("${data.aws_sagemaker_prebuilt_ecr_image."):
+            violations.append(f"{model.where()}: container image is not the prebuilt TensorFlow Serving image")
+    return violations
+
+
+################################################################################
+# Env roots
+################################################################################
+
+
+def check_env_roots(tree: Tree) -> list[str]:
+    """Each env root calls the stack module, keeps state in S3 (partial config) and outputs what deploy reads."""
+    violations = []
+    for environment in ENVIRONMENTS:
+        directory = f"envs/{environment}"
+        if not any(file.startswith(directory + "/") for file in tree.documents):
+            violations.append(f"{directory}: no .tf files")
+            continue
+        calls = tree.blocks("module", directory=directory)
+        if not any(str(call.body.get("source", "")).endswith("modules/stack") for call in calls):
+            violations.append(f"{directory}: does not call modules/stack")
+        backends = [
+            backend for settings in tree.terraform_settings(directory) for backend in as_list(settings.get("backend"))
+        ]
+        if not any("s3" in backend for backend in backends):
+            violations.append(f'{directory}: no backend "s3"')
+        outputs = {output.name for output in tree.blocks("output", directory=directory)}
+        violations += [f"{directory}: no output {name!r}" for name in ENV_ROOT_OUTPUTS if name not in outputs]
+    return violations
+
+
+RULES: list[Callable[[Tree], list[str]]] = [
+    check_layout,
+    check_declarations_in_their_files,
+    check_variables_typed_and_described,
+    check_output_names,
+    check_outputs_described,
+    check_readmes_document_interface,
+    check_versions_pinned,
+    check_iam_least_privilege,
+    check_lambda_policy,
+    check_lambda_endpoint_wiring,
+    check_rollback_alarms_wired,
+    check_api_routes,
+    check_lambda_permission,
+    check_endpoint_rollout,
+    check_serving_image,
+    check_env_roots,
+]

@@ -1,0 +1,82 @@
+"""A deliberately broken copy of terraform/ is caught: a wildcard IAM action, a missing description, bad formatting.
+
+Each test breaks one thing in a fresh copy and asserts that the check for it reports something about that thing
+that it does not report on the real tree, so a rule that stopped looking could not pass. The untouched copy
+passes every check, so the copying and parsing are not what the broken copies trip over.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import copy_terraform, parse_terraform, run_checkov, terraform_fmt_check
+from .terraform_rules import RULES, check_iam_least_privilege, check_lambda_policy, check_variables_typed_and_described
+
+API_MODULE = Path("modules/api")
+INVOKE_ENDPOINT = '"sagemaker:InvokeEndpoint"'
+
+
+def break_api_module(copy: Path, pattern: str, replacement: str) -> Path:
+    """Apply one regex substitution to the first .tf file of the api module that matches; return that file."""
+    for path in sorted((copy / API_MODULE).glob("*.tf")):
+        text = path.read_text(encoding="utf-8")
+        broken, count = re.subn(pattern, replacement, text, count=1, flags=re.MULTILINE)
+        if count:
+            path.write_text(broken, encoding="utf-8")
+            return path
+    pytest.fail(f"nothing in {API_MODULE}/*.tf matches {pattern!r}: the module changed shape, update this test")
+
+
+def new_violations(rule, broken_tree, terraform_tree) -> set[str]:
+    return set(rule(broken_tree)) - set(rule(terraform_tree))
+
+
+def test_unbroken_copy_passes_every_check(tmp_path):
+    copy = copy_terraform(tmp_path)
+    fmt = terraform_fmt_check(copy)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    tree = parse_terraform(copy)
+    violations = [violation for rule in RULES for violation in rule(tree)]
+    assert not violations, "\n".join(violations)
+
+
+def test_wildcard_iam_action_is_caught(tmp_path, terraform_tree):
+    """`sagemaker:*` on the endpoint's ARN: checkov has no check for a service-wide wildcard, the rules do."""
+    copy = copy_terraform(tmp_path)
+    break_api_module(copy, re.escape(INVOKE_ENDPOINT), '"sagemaker:*"')
+    broken = parse_terraform(copy)
+    wildcard = new_violations(check_iam_least_privilege, broken, terraform_tree)
+    assert any("wildcard action 'sagemaker:*'" in violation for violation in wildcard), wildcard
+    assert new_violations(check_lambda_policy, broken, terraform_tree), "the Lambda policy rule missed sagemaker:*"
+
+
+def test_checkov_flags_a_full_wildcard_action(tmp_path, checkov_report):
+    copy = copy_terraform(tmp_path)
+    break_api_module(copy, re.escape(INVOKE_ENDPOINT), '"*"')
+    report = run_checkov(copy / API_MODULE)
+    known = {(c["check_id"], c["resource"]) for c in checkov_report["results"].get("failed_checks", [])}
+    failed = {(c["check_id"], c["resource"]) for c in report["results"].get("failed_checks", [])} - known
+    # CKV_AWS_49 / CKV_AWS_63 / CKV_AWS_355 ...: "*" as a statement's action, whichever way the policy is written.
+    assert failed, "checkov did not flag Action '*' in the api module's policy"
+
+
+def test_missing_variable_description_is_caught(tmp_path, terraform_tree):
+    copy = copy_terraform(tmp_path)
+    path = copy / API_MODULE / "variables.tf"
+    text = path.read_text(encoding="utf-8")
+    broken, count = re.subn(r'^\s*description\s*=\s*".*"\n', "", text, count=1, flags=re.MULTILINE)
+    assert count == 1, f"no one-line description in {path}"
+    path.write_text(broken, encoding="utf-8")
+    missing = new_violations(check_variables_typed_and_described, parse_terraform(copy), terraform_tree)
+    assert len(missing) == 1 and "modules/api/variables.tf" in next(iter(missing)), missing
+    assert next(iter(missing)).endswith(": no description")
+
+
+def test_unformatted_file_is_caught(tmp_path):
+    copy = copy_terraform(tmp_path)
+    # Misalign one `=` and indent its line wrongly: both are what `terraform fmt` rewrites.
+    path = break_api_module(copy, r"^([ \t]+)(\w+)([ \t]*)= ", r"\1   \2 =   ")
+    result = terraform_fmt_check(copy)
+    assert result.returncode != 0, "terraform fmt -check accepted a misaligned, misindented attribute"
+    assert str(path.relative_to(copy)) in result.stdout, result.stdout + result.stderr

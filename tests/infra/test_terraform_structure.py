@@ -1,0 +1,61 @@
+"""The structural rules of terraform_rules.py hold on terraform/ (python-hcl2; `terraform validate` needs a provider).
+
+Also a few rules on hand-made trees, for the cases the real tree does not contain.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from .terraform_rules import RULES, Tree, check_iam_least_privilege
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__.removeprefix("check_"))
+def test_rule_holds(terraform_tree, rule):
+    violations = rule(terraform_tree)
+    assert not violations, f"{rule.__doc__.splitlines()[0]}\n" + "\n".join(violations)
+
+
+def policy_tree(*statements: dict, key_policy: bool = False) -> Tree:
+    document = {"data": [{"aws_iam_policy_document": {"this": {"statement": list(statements)}}}]}
+    if key_policy:
+        document["resource"] = [{"aws_kms_key": {"this": {"policy": "${data.aws_iam_policy_document.this.json}"}}}]
+    return Tree(root=Path("/nonexistent"), documents={"modules/x/main.tf": document})
+
+
+def test_resource_wildcard_only_for_allowlisted_actions():
+    assert check_iam_least_privilege(policy_tree({"actions": ["ecr:GetAuthorizationToken"], "resources": ["*"]})) == []
+    violations = check_iam_least_privilege(policy_tree({"actions": ["s3:GetObject"], "resources": ["*"]}))
+    assert len(violations) == 1 and "'s3:GetObject' on Resource '*' (not in the allowlist)" in violations[0]
+
+
+def test_put_metric_data_needs_its_namespace_condition():
+    statement = {"actions": ["cloudwatch:PutMetricData"], "resources": ["*"]}
+    assert "without a cloudwatch:namespace condition" in check_iam_least_privilege(policy_tree(statement))[0]
+    condition = [{"test": "StringEquals", "variable": "cloudwatch:namespace", "values": ["toxiguard"]}]
+    assert check_iam_least_privilege(policy_tree({**statement, "condition": condition})) == []
+
+
+def test_deny_statements_may_use_wildcards():
+    tls_only = {"effect": "Deny", "actions": ["s3:*"], "resources": ["${aws_s3_bucket.this.arn}/*"]}
+    assert check_iam_least_privilege(policy_tree(tls_only)) == []
+
+
+def test_inline_jsonencode_policies_are_read():
+    policy = {"__jsonencode__": {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b"}]}}
+    tree = Tree(
+        Path("/nonexistent"), {"modules/x/main.tf": {"resource": [{"aws_iam_policy": {"p": {"policy": policy}}}]}}
+    )
+    assert check_iam_least_privilege(tree) == ["modules/x/main.tf: aws_iam_policy.p.policy: wildcard action 's3:*'"]
+
+
+def test_key_policies_may_delegate_to_the_account_only():
+    root = {"type": "AWS", "identifiers": ["arn:${data.aws_partition.current.partition}:iam::${local.account}:root"]}
+    delegation = {"actions": ["kms:*"], "resources": ["*"], "principals": [root]}
+    assert check_iam_least_privilege(policy_tree(delegation, key_policy=True)) == []
+    assert check_iam_least_privilege(policy_tree(delegation)), "kms:* outside a key policy passed"
+    service = {"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}
+    data_keys = {"actions": ["kms:GenerateDataKey*"], "resources": ["*"], "principals": [service]}
+    assert check_iam_least_privilege(policy_tree(data_keys, key_policy=True)) == [
+        "modules/x/main.tf: data.aws_iam_policy_document.this: wildcard action 'kms:GenerateDataKey*'"
+    ]
