@@ -31,7 +31,32 @@ RESOURCE_WILDCARD_ALLOWLIST: dict[str, str | None] = {
     "ecr:GetAuthorizationToken": None,
     # CloudWatch metrics have no ARN; the namespace condition keeps a role to its own metrics.
     "cloudwatch:PutMetricData": "cloudwatch:namespace",
+    # The bootstrap's CI roles (Terraform refreshes and manages these; none has a resource type):
+    # Application Auto Scaling reads, CloudFront's global reads, the alarm e-mail subscription, KMS aliases,
+    # and the vended-log deliveries behind the HTTP API's access logs.
+    "application-autoscaling:DescribeScalableTargets": None,
+    "application-autoscaling:DescribeScalingPolicies": None,
+    "application-autoscaling:DescribeScalingActivities": None,
+    "cloudfront:Get*": None,
+    "cloudfront:List*": None,
+    "sns:GetSubscriptionAttributes": None,
+    "sns:SetSubscriptionAttributes": None,
+    "sns:Unsubscribe": None,
+    "kms:ListAliases": None,
+    "logs:CreateLogDelivery": None,
+    "logs:GetLogDelivery": None,
+    "logs:UpdateLogDelivery": None,
+    "logs:DeleteLogDelivery": None,
+    "logs:ListLogDeliveries": None,
+    "logs:PutResourcePolicy": None,
+    "logs:DescribeResourcePolicies": None,
+    # A new KMS key has no ARN yet: creating (and tagging) one is allowed only with the environment's tag.
+    "kms:CreateKey": "aws:RequestTag/Environment",
+    "kms:TagResource": "aws:RequestTag/Environment",
 }
+
+# Wildcards are allowed in read-only actions only (what `terraform plan` refreshes): "sagemaker:Describe*".
+READ_ONLY_WILDCARD = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*\*$")
 
 REFERENCE = re.compile(r"^\$\{([^{}]*)\}$")  # a value that is exactly one reference: "${var.x}"
 
@@ -302,7 +327,7 @@ def policy_statements(tree: Tree, directory: str | None = None) -> Iterator[Stat
             yield Statement(
                 where=document.where(),
                 effect=statement.get("effect", "Allow"),
-                actions=as_list(statement.get("actions")),
+                actions=as_list(resolve_local(tree, document.directory, statement.get("actions"))),
                 not_actions=as_list(statement.get("not_actions")),
                 resources=as_list(statement.get("resources")) + as_list(statement.get("not_resources")),
                 condition_keys={condition.get("variable") for condition in as_list(statement.get("condition"))},
@@ -341,7 +366,8 @@ def delegates_to_account(statement: Statement) -> bool:
 
 
 def check_iam_least_privilege(tree: Tree) -> list[str]:
-    """No Allow statement grants a wildcard action, NotAction, or Resource "*" outside the allowlist above.
+    """No Allow statement grants a wildcard action (but read-only ones), NotAction, or Resource "*" outside the
+    allowlist above.
 
     Deny statements may use wildcards: they only narrow (the artifact bucket's TLS-only policy denies s3:*).
     In a KMS key policy Resource "*" is the key itself, and the account root's kms:* is AWS's default statement
@@ -352,7 +378,9 @@ def check_iam_least_privilege(tree: Tree) -> list[str]:
         if statement.effect != "Allow" or delegates_to_account(statement):
             continue
         violations += [
-            f"{statement.where}: wildcard action {action!r}" for action in statement.actions if "*" in action
+            f"{statement.where}: wildcard action {action!r}"
+            for action in statement.actions
+            if "*" in action and not READ_ONLY_WILDCARD.match(action)
         ]
         if statement.not_actions:
             violations.append(f"{statement.where}: Allow with NotAction {statement.not_actions}")

@@ -59,3 +59,13 @@ def test_key_policies_may_delegate_to_the_account_only():
     assert check_iam_least_privilege(policy_tree(data_keys, key_policy=True)) == [
         "modules/x/main.tf: data.aws_iam_policy_document.this: wildcard action 'kms:GenerateDataKey*'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("action", "allowed"),
+    [("sagemaker:Describe*", True), ("s3:Get*", True), ("s3:List*", True), ("s3:Put*", False),
+     ("s3:*", False), ("*", False), ("kms:GenerateDataKey*", False)],
+)  # fmt: skip
+def test_only_read_only_actions_may_end_in_a_wildcard(action, allowed):
+    violations = check_iam_least_privilege(policy_tree({"actions": [action], "resources": ["arn:aws:s3:::b/*"]}))
+    assert (violations == []) is allowed, violations

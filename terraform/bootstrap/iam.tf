@@ -1,0 +1,845 @@
+################################################################################
+# Scope: what each environment's roles may touch
+################################################################################
+
+locals {
+  # Everything an environment root creates is named <project>-<env>...; every ARN pattern below starts from that
+  # prefix. SageMaker lowercases names in ARNs (hence the lowercase-only project and environment names).
+  scopes = {
+    for env in var.environments : env => {
+      prefix        = "${var.project}-${env}"
+      state_objects = "${aws_s3_bucket.state.arn}/${var.project}/${env}/*"
+      state_prefix  = "${var.project}/${env}/"
+
+      # The artifact and site buckets; the artifact bucket by its exact name (modules/stack names it).
+      buckets         = "arn:${local.partition}:s3:::${var.project}-${env}*"
+      objects         = "arn:${local.partition}:s3:::${var.project}-${env}*/*"
+      artifact_bucket = "arn:${local.partition}:s3:::${var.project}-${env}-artifacts-${local.account_id}"
+      models          = "arn:${local.partition}:s3:::${var.project}-${env}-artifacts-${local.account_id}/models/*"
+
+      sagemaker = [
+        for type in ["model", "endpoint-config", "endpoint"] :
+        "arn:${local.partition}:sagemaker:${var.region}:${local.account_id}:${type}/${var.project}-${env}*"
+      ]
+      functions = "arn:${local.partition}:lambda:${var.region}:${local.account_id}:function:${var.project}-${env}*"
+      # Lambda, API access and SageMaker endpoint log groups: /aws/<service>/.../<project>-<env>...
+      log_groups = [
+        "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/*/${var.project}-${env}*",
+        "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:${var.project}-${env}*",
+      ]
+      # The stack's own alarms, and the ones Application Auto Scaling's target tracking creates for the endpoint.
+      alarms = [
+        "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.project}-${env}*",
+        "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:TargetTracking-endpoint/${var.project}-${env}*",
+      ]
+      topics   = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.project}-${env}*"
+      aliases  = "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.project}-${env}*"
+      roles    = "arn:${local.partition}:iam::${local.account_id}:role/${var.project}-${env}*"
+      policies = "arn:${local.partition}:iam::${local.account_id}:policy/${var.project}-${env}*"
+    }
+  }
+
+  # Resources named by a generated ID, not by us: the most these can be scoped to is this account (and region).
+  # HTTP APIs (/apis/<id>), CloudFront distributions, origin access controls and response headers policies, and
+  # Application Auto Scaling scalable targets.
+  apigateway_arns = [
+    "arn:${local.partition}:apigateway:${var.region}::/apis",
+    "arn:${local.partition}:apigateway:${var.region}::/apis/*",
+    "arn:${local.partition}:apigateway:${var.region}::/tags/*",
+  ]
+  cloudfront_arns = {
+    distributions             = "arn:${local.partition}:cloudfront::${local.account_id}:distribution/*"
+    origin_access_controls    = "arn:${local.partition}:cloudfront::${local.account_id}:origin-access-control/*"
+    response_headers_policies = "arn:${local.partition}:cloudfront::${local.account_id}:response-headers-policy/*"
+  }
+  scalable_targets = "arn:${local.partition}:application-autoscaling:${var.region}:${local.account_id}:scalable-target/*"
+  # KMS keys (the alarm topic's) are named by ID too; the environment roots tag everything with Project and
+  # Environment (provider default_tags), and key permissions are conditioned on those tags instead.
+  kms_keys = "arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"
+
+  # Actions with no resource-level permissions at all (the Service Authorization Reference lists no resource type
+  # for them), so IAM only accepts Resource "*". The only other "*" statements: the tag-conditioned kms:CreateKey
+  # below, and the training role's ECR token and namespace-conditioned metrics.
+  actions_without_resource_level_read = [
+    # Application Auto Scaling's Describe* calls (refreshing the endpoint's scalable target and policy).
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "application-autoscaling:DescribeScalingActivities",
+    # CloudFront is global: its List* calls, and reads of the AWS-managed cache/response headers policies a site
+    # may reference by name, are not in this account's ARN space.
+    "cloudfront:Get*",
+    "cloudfront:List*",
+    # The optional alarm e-mail subscription (subscription ARNs are not a resource type).
+    "sns:GetSubscriptionAttributes",
+    # Refreshing the alarm topic key's alias.
+    "kms:ListAliases",
+  ]
+  actions_without_resource_level_write = [
+    # HTTP API access logging goes through CloudWatch Logs "vended log" deliveries, which API Gateway asks the
+    # caller to manage; none of these actions has a resource type.
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    # Managing the optional alarm e-mail subscription.
+    "sns:SetSubscriptionAttributes",
+    "sns:Unsubscribe",
+  ]
+}
+
+################################################################################
+# Trust: GitHub OIDC tokens of this repository only
+################################################################################
+
+# Plan roles: the deploy workflow's plan job runs without a GitHub environment, so its token's subject is the branch.
+data "aws_iam_policy_document" "plan_trust" {
+  statement {
+    sid     = "GitHubActionsDeployBranch"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.github_oidc_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.github_oidc_host}:sub"
+      values   = ["repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"]
+    }
+  }
+}
+
+# Deploy roles: only jobs that run in the GitHub environment of the same name (where the reviewers are).
+data "aws_iam_policy_document" "deploy_trust" {
+  for_each = local.scopes
+
+  statement {
+    sid     = "GitHubActionsEnvironment"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [local.oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.github_oidc_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.github_oidc_host}:sub"
+      values   = ["repo:${var.github_repository}:environment:${each.key}"]
+    }
+  }
+}
+
+################################################################################
+# Read policy (plan and deploy roles): state, and a refresh of everything the environment root manages
+################################################################################
+
+data "aws_iam_policy_document" "read" {
+  for_each = local.scopes
+
+  statement {
+    sid       = "StateList"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.state.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${each.value.state_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "StateRead"
+    actions   = ["s3:GetObject"]
+    resources = [each.value.state_objects]
+  }
+
+  statement {
+    sid       = "SageMakerRead"
+    actions   = ["sagemaker:Describe*", "sagemaker:ListTags"]
+    resources = each.value.sagemaker
+  }
+
+  statement {
+    sid       = "LambdaRead"
+    actions   = ["lambda:Get*", "lambda:List*"]
+    resources = [each.value.functions]
+  }
+
+  statement {
+    sid       = "ApiGatewayRead"
+    actions   = ["apigateway:GET"]
+    resources = local.apigateway_arns
+  }
+
+  # The artifact and site buckets' configuration and objects (the plan job also reads published manifests).
+  statement {
+    sid       = "S3Read"
+    actions   = ["s3:Get*", "s3:List*"]
+    resources = [each.value.buckets, each.value.objects]
+  }
+
+  statement {
+    sid       = "IamRead"
+    actions   = ["iam:Get*", "iam:List*"]
+    resources = [each.value.roles, each.value.policies]
+  }
+
+  statement {
+    sid       = "LogsRead"
+    actions   = ["logs:Describe*", "logs:List*"]
+    resources = each.value.log_groups
+  }
+
+  # The provider refreshes a log group by listing groups with its name as prefix; the call is authorized
+  # against the account's log-group:* ARN, whatever prefix is asked for.
+  statement {
+    sid       = "LogsDescribeGroups"
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:*"]
+  }
+
+  statement {
+    sid       = "CloudWatchRead"
+    actions   = ["cloudwatch:Describe*", "cloudwatch:List*"]
+    resources = each.value.alarms
+  }
+
+  statement {
+    sid       = "SnsRead"
+    actions   = ["sns:Get*", "sns:List*"]
+    resources = [each.value.topics]
+  }
+
+  statement {
+    sid       = "KmsReadEnvironmentKeys"
+    actions   = ["kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags"]
+    resources = [local.kms_keys]
+
+    dynamic "condition" {
+      for_each = { Project = var.project, Environment = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid       = "AutoScalingReadTags"
+    actions   = ["application-autoscaling:ListTagsForResource"]
+    resources = [local.scalable_targets]
+  }
+
+  statement {
+    sid       = "ReadWithoutResourceLevelPermissions"
+    actions   = local.actions_without_resource_level_read
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_policy" "read" {
+  for_each = local.scopes
+
+  name        = "${each.value.prefix}-github-read"
+  path        = local.iam_path
+  description = "Read ${each.key}'s Terraform state and refresh the resources its root manages."
+  policy      = data.aws_iam_policy_document.read[each.key].json
+}
+
+################################################################################
+# Plan roles: read + lock the state, publish models to the artifact bucket
+################################################################################
+
+data "aws_iam_policy_document" "publish" {
+  for_each = local.scopes
+
+  # terraform plan takes the state lock (<key>.tflock) but never writes the state itself.
+  statement {
+    sid       = "StateLock"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.state.arn}/${each.value.state_prefix}*.tflock"]
+  }
+
+  # toxiguard publish: multipart upload of model.tar.gz, then manifest.json, under models/<version>/.
+  statement {
+    sid       = "PublishModels"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [each.value.models]
+  }
+}
+
+resource "aws_iam_policy" "publish" {
+  for_each = local.scopes
+
+  name        = "${each.value.prefix}-github-publish"
+  path        = local.iam_path
+  description = "Lock ${each.key}'s Terraform state for a plan and publish models to its artifact bucket."
+  policy      = data.aws_iam_policy_document.publish[each.key].json
+}
+
+resource "aws_iam_role" "plan" {
+  for_each = local.scopes
+
+  name                 = "${each.value.prefix}-github-plan"
+  path                 = local.iam_path
+  description          = "GitHub Actions (${var.github_repository}@${var.github_branch}): publish the model and plan ${each.key}."
+  assume_role_policy   = data.aws_iam_policy_document.plan_trust.json
+  max_session_duration = var.role_max_session_duration_seconds
+}
+
+resource "aws_iam_role_policy_attachment" "plan" {
+  for_each = { for pair in setproduct(var.environments, ["read", "publish"]) : join("/", pair) => pair }
+
+  role       = aws_iam_role.plan[each.value[0]].name
+  policy_arn = local.policy_arns[each.value[0]][each.value[1]]
+}
+
+################################################################################
+# Deploy roles: what terraform apply of one environment needs, scoped to that environment's names
+################################################################################
+
+# Two documents: as one they come within a few hundred characters of IAM's 6,144-character limit for a managed
+# policy (longer project or region names would pass it).
+data "aws_iam_policy_document" "deploy_serving" {
+  #checkov:skip=CKV_AWS_356:Only statement KmsCreateEnvironmentKey: KMS authorizes a new key's tags (kms:TagResource with CreateKey) before the key has an ARN, so Resource must be "*"; aws:RequestTag limits it to this environment's Project/Environment tags. Every other statement names its resources.
+  for_each = local.scopes
+
+  statement {
+    sid       = "StateWrite"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = [each.value.state_objects]
+  }
+
+  statement {
+    sid = "SageMakerWrite"
+    actions = [
+      "sagemaker:CreateModel",
+      "sagemaker:DeleteModel",
+      "sagemaker:CreateEndpointConfig",
+      "sagemaker:DeleteEndpointConfig",
+      "sagemaker:CreateEndpoint",
+      "sagemaker:UpdateEndpoint",
+      "sagemaker:DeleteEndpoint",
+      # Registering the endpoint variant as a scalable target requires it of the caller.
+      "sagemaker:UpdateEndpointWeightsAndCapacities",
+      "sagemaker:AddTags",
+      "sagemaker:DeleteTags",
+    ]
+    resources = each.value.sagemaker
+  }
+
+  statement {
+    sid = "AutoScalingWrite"
+    actions = [
+      "application-autoscaling:RegisterScalableTarget",
+      "application-autoscaling:DeregisterScalableTarget",
+      "application-autoscaling:PutScalingPolicy",
+      "application-autoscaling:DeleteScalingPolicy",
+      "application-autoscaling:TagResource",
+      "application-autoscaling:UntagResource",
+    ]
+    resources = [local.scalable_targets]
+  }
+
+  statement {
+    sid = "LambdaWrite"
+    actions = [
+      "lambda:CreateFunction",
+      "lambda:DeleteFunction",
+      "lambda:UpdateFunctionCode",
+      "lambda:UpdateFunctionConfiguration",
+      "lambda:PutFunctionConcurrency",
+      "lambda:DeleteFunctionConcurrency",
+      "lambda:AddPermission",
+      "lambda:RemovePermission",
+      "lambda:TagResource",
+      "lambda:UntagResource",
+    ]
+    resources = [each.value.functions]
+  }
+
+  statement {
+    sid       = "ApiGatewayWrite"
+    actions   = ["apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
+    resources = local.apigateway_arns
+  }
+
+  statement {
+    sid = "LogGroupsWrite"
+    actions = [
+      "logs:CreateLogGroup",
+      "logs:DeleteLogGroup",
+      "logs:PutRetentionPolicy",
+      "logs:DeleteRetentionPolicy",
+      "logs:TagResource",
+      "logs:UntagResource",
+      "logs:TagLogGroup",
+      "logs:UntagLogGroup",
+    ]
+    resources = each.value.log_groups
+  }
+
+  statement {
+    sid = "CloudWatchAlarmsWrite"
+    actions = [
+      "cloudwatch:PutMetricAlarm",
+      "cloudwatch:DeleteAlarms",
+      "cloudwatch:TagResource",
+      "cloudwatch:UntagResource",
+    ]
+    resources = each.value.alarms
+  }
+
+  statement {
+    sid = "SnsWrite"
+    actions = [
+      "sns:CreateTopic",
+      "sns:DeleteTopic",
+      "sns:SetTopicAttributes",
+      "sns:Subscribe",
+      "sns:TagResource",
+      "sns:UntagResource",
+    ]
+    resources = [each.value.topics]
+  }
+
+  # The alarm topic's customer managed key: created only with this environment's tags, managed only while tagged so.
+  statement {
+    sid       = "KmsCreateEnvironmentKey"
+    actions   = ["kms:CreateKey", "kms:TagResource"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Project"
+      values   = [var.project]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "KmsManageEnvironmentKeys"
+    actions = [
+      "kms:PutKeyPolicy",
+      "kms:EnableKeyRotation",
+      "kms:UpdateKeyDescription",
+      "kms:UntagResource",
+      "kms:ScheduleKeyDeletion",
+      "kms:CreateAlias",
+      "kms:UpdateAlias",
+      "kms:DeleteAlias",
+    ]
+    resources = [local.kms_keys]
+
+    dynamic "condition" {
+      for_each = { Project = var.project, Environment = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${condition.key}"
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # An alias operation is authorized on the alias and on its key (above).
+  statement {
+    sid       = "KmsAliases"
+    actions   = ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"]
+    resources = [each.value.aliases]
+  }
+
+  statement {
+    sid       = "WriteWithoutResourceLevelPermissions"
+    actions   = local.actions_without_resource_level_write
+    resources = ["*"]
+  }
+}
+
+data "aws_iam_policy_document" "deploy_site_and_iam" {
+  for_each = local.scopes
+
+  statement {
+    sid = "S3BucketsWrite"
+    actions = [
+      "s3:CreateBucket",
+      "s3:DeleteBucket",
+      "s3:PutBucketVersioning",
+      "s3:PutEncryptionConfiguration",
+      "s3:PutBucketPublicAccessBlock",
+      "s3:PutBucketOwnershipControls",
+      "s3:PutBucketPolicy",
+      "s3:DeleteBucketPolicy",
+      "s3:PutLifecycleConfiguration",
+      "s3:PutBucketTagging",
+    ]
+    resources = [each.value.buckets]
+  }
+
+  # The site's pages and config.js (tagged through the provider's default_tags).
+  statement {
+    sid = "S3ObjectsWrite"
+    actions = [
+      "s3:PutObject",
+      "s3:PutObjectTagging",
+      "s3:DeleteObject",
+      "s3:DeleteObjectVersion",
+    ]
+    resources = [each.value.objects]
+  }
+
+  # Published models belong to the plan job's quality-gated publish step; apply never rewrites them.
+  statement {
+    sid    = "DenyModelRewrite"
+    effect = "Deny"
+    actions = [
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:DeleteObjectVersion",
+    ]
+    resources = [each.value.models]
+  }
+
+  statement {
+    sid = "CloudFrontDistributionWrite"
+    actions = [
+      "cloudfront:CreateDistribution",
+      "cloudfront:UpdateDistribution",
+      "cloudfront:DeleteDistribution",
+      "cloudfront:TagResource",
+      "cloudfront:UntagResource",
+      # The workflow refreshes the CDN after apply.
+      "cloudfront:CreateInvalidation",
+    ]
+    resources = [local.cloudfront_arns.distributions]
+  }
+
+  statement {
+    sid = "CloudFrontPoliciesWrite"
+    actions = [
+      "cloudfront:CreateOriginAccessControl",
+      "cloudfront:UpdateOriginAccessControl",
+      "cloudfront:DeleteOriginAccessControl",
+      "cloudfront:CreateResponseHeadersPolicy",
+      "cloudfront:UpdateResponseHeadersPolicy",
+      "cloudfront:DeleteResponseHeadersPolicy",
+    ]
+    resources = [
+      local.cloudfront_arns.origin_access_controls,
+      local.cloudfront_arns.response_headers_policies,
+    ]
+  }
+
+  statement {
+    sid = "IamRolesWrite"
+    actions = [
+      "iam:CreateRole",
+      "iam:DeleteRole",
+      "iam:UpdateRole",
+      "iam:UpdateRoleDescription",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:TagRole",
+      "iam:UntagRole",
+      "iam:PutRolePolicy",
+      "iam:DeleteRolePolicy",
+    ]
+    resources = [each.value.roles]
+  }
+
+  statement {
+    sid = "IamPoliciesWrite"
+    actions = [
+      "iam:CreatePolicy",
+      "iam:DeletePolicy",
+      "iam:CreatePolicyVersion",
+      "iam:DeletePolicyVersion",
+      "iam:TagPolicy",
+      "iam:UntagPolicy",
+    ]
+    resources = [each.value.policies]
+  }
+
+  # Only the environment's own managed policies can be attached to its roles (never e.g. AdministratorAccess).
+  statement {
+    sid       = "IamAttachOwnPolicies"
+    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    resources = [each.value.roles]
+
+    condition {
+      test     = "ArnLike"
+      variable = "iam:PolicyARN"
+      values   = [each.value.policies]
+    }
+  }
+
+  # The Lambda and SageMaker execution roles, handed only to those two services.
+  statement {
+    sid       = "IamPassRoleToStack"
+    actions   = ["iam:PassRole"]
+    resources = [each.value.roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["lambda.amazonaws.com", "sagemaker.amazonaws.com"]
+    }
+  }
+
+  # First scalable target of the account: Application Auto Scaling's SageMaker service-linked role.
+  statement {
+    sid       = "AutoScalingServiceLinkedRole"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpointVariant"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["sagemaker.application-autoscaling.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_policy" "deploy_serving" {
+  for_each = local.scopes
+
+  name        = "${each.value.prefix}-github-deploy-serving"
+  path        = local.iam_path
+  description = "Apply ${each.key}'s root: state, SageMaker endpoint, Lambda, HTTP API, logs, alarms, topic (${each.value.prefix}* only)."
+  policy      = data.aws_iam_policy_document.deploy_serving[each.key].json
+}
+
+resource "aws_iam_policy" "deploy_site_and_iam" {
+  for_each = local.scopes
+
+  name        = "${each.value.prefix}-github-deploy-site-and-iam"
+  path        = local.iam_path
+  description = "Apply ${each.key}'s root: S3 buckets, CloudFront, and the stack's own IAM roles (${each.value.prefix}* only)."
+  policy      = data.aws_iam_policy_document.deploy_site_and_iam[each.key].json
+}
+
+resource "aws_iam_role" "deploy" {
+  for_each = local.scopes
+
+  name                 = "${each.value.prefix}-github-deploy"
+  path                 = local.iam_path
+  description          = "GitHub Actions (${var.github_repository}, environment ${each.key}): apply the reviewed plan."
+  assume_role_policy   = data.aws_iam_policy_document.deploy_trust[each.key].json
+  max_session_duration = var.role_max_session_duration_seconds
+}
+
+resource "aws_iam_role_policy_attachment" "deploy" {
+  for_each = { for pair in setproduct(var.environments, ["read", "deploy_serving", "deploy_site_and_iam"]) : join("/", pair) => pair }
+
+  role       = aws_iam_role.deploy[each.value[0]].name
+  policy_arn = local.policy_arns[each.value[0]][each.value[1]]
+}
+
+locals {
+  policy_arns = {
+    for env in var.environments : env => {
+      read                = aws_iam_policy.read[env].arn
+      publish             = aws_iam_policy.publish[env].arn
+      deploy_serving      = aws_iam_policy.deploy_serving[env].arn
+      deploy_site_and_iam = aws_iam_policy.deploy_site_and_iam[env].arn
+    }
+  }
+}
+
+################################################################################
+# Cloud training (optional): SageMaker execution role + the plan role's right to start jobs with it
+################################################################################
+
+locals {
+  training_scope = local.scopes[var.training_environment]
+  # Training job names must start with <project>- (toxiguard train-cloud names them so).
+  training_jobs      = "arn:${local.partition}:sagemaker:${var.region}:${local.account_id}:training-job/${var.project}-*"
+  training_log_group = "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/sagemaker/TrainingJobs"
+}
+
+# AWS's TensorFlow training image lives in a per-region AWS account; the provider knows it without an API call.
+data "aws_sagemaker_prebuilt_ecr_image" "tensorflow_training" {
+  count = var.enable_cloud_training ? 1 : 0
+
+  repository_name = "tensorflow-training"
+}
+
+data "aws_iam_policy_document" "training_trust" {
+  count = var.enable_cloud_training ? 1 : 0
+
+  statement {
+    sid     = "SageMakerTraining"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sagemaker.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "training" {
+  count = var.enable_cloud_training ? 1 : 0
+
+  statement {
+    sid       = "ListInputs"
+    actions   = ["s3:ListBucket"]
+    resources = [local.training_scope.artifact_bucket]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["data/*", "code/*"]
+    }
+  }
+
+  statement {
+    sid     = "ReadInputs"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${local.training_scope.artifact_bucket}/data/*",
+      "${local.training_scope.artifact_bucket}/code/*",
+    ]
+  }
+
+  statement {
+    sid       = "WriteOutputs"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${local.training_scope.artifact_bucket}/training/*"]
+  }
+
+  statement {
+    sid = "WriteLogs"
+    actions = [
+      "logs:CreateLogGroup",
+      "logs:CreateLogStream",
+      "logs:PutLogEvents",
+      "logs:DescribeLogStreams",
+    ]
+    resources = [local.training_log_group, "${local.training_log_group}:*"]
+  }
+
+  statement {
+    sid       = "PullTrainingImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = ["arn:${local.partition}:ecr:${var.region}:${data.aws_sagemaker_prebuilt_ecr_image.tensorflow_training[0].registry_id}:repository/tensorflow-training"]
+  }
+
+  # ECR issues registry tokens account-wide: GetAuthorizationToken has no resource type.
+  statement {
+    sid       = "EcrToken"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  # PutMetricData has no resource type; the namespace condition is what scopes it.
+  statement {
+    sid       = "TrainingMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["/aws/sagemaker/TrainingJobs"]
+    }
+  }
+}
+
+resource "aws_iam_role" "training" {
+  count = var.enable_cloud_training ? 1 : 0
+
+  name               = "${local.training_scope.prefix}-sagemaker-training"
+  path               = local.iam_path
+  description        = "SageMaker training jobs of ${var.training_environment}: read data/ and code/, write training/ of its artifact bucket."
+  assume_role_policy = data.aws_iam_policy_document.training_trust[0].json
+}
+
+resource "aws_iam_role_policy" "training" {
+  count = var.enable_cloud_training ? 1 : 0
+
+  name   = "training"
+  role   = aws_iam_role.training[0].id
+  policy = data.aws_iam_policy_document.training[0].json
+}
+
+data "aws_iam_policy_document" "training_launch" {
+  count = var.enable_cloud_training ? 1 : 0
+
+  statement {
+    sid = "TrainingJobs"
+    actions = [
+      "sagemaker:CreateTrainingJob",
+      "sagemaker:DescribeTrainingJob",
+      "sagemaker:StopTrainingJob",
+      "sagemaker:AddTags",
+    ]
+    resources = [local.training_jobs]
+  }
+
+  statement {
+    sid       = "PassTrainingRole"
+    actions   = ["iam:PassRole"]
+    resources = [aws_iam_role.training[0].arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["sagemaker.amazonaws.com"]
+    }
+  }
+
+  # train-cloud uploads the ml/ source to code/ and downloads the result from training/ (read policy).
+  statement {
+    sid       = "UploadCode"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${local.training_scope.artifact_bucket}/code/*"]
+  }
+
+  # --wait follows the job's log.
+  statement {
+    sid       = "FollowTrainingLogs"
+    actions   = ["logs:GetLogEvents", "logs:FilterLogEvents", "logs:DescribeLogStreams"]
+    resources = [local.training_log_group, "${local.training_log_group}:*"]
+  }
+}
+
+resource "aws_iam_policy" "training_launch" {
+  count = var.enable_cloud_training ? 1 : 0
+
+  name        = "${local.training_scope.prefix}-github-training"
+  path        = local.iam_path
+  description = "Start SageMaker training jobs of ${var.training_environment} with its training role."
+  policy      = data.aws_iam_policy_document.training_launch[0].json
+}
+
+resource "aws_iam_role_policy_attachment" "plan_training" {
+  count = var.enable_cloud_training ? 1 : 0
+
+  role       = aws_iam_role.plan[var.training_environment].name
+  policy_arn = aws_iam_policy.training_launch[0].arn
+}
