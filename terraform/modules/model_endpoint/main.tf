@@ -6,8 +6,11 @@ locals {
   provisioned  = var.serverless == null
   variant_name = "AllTraffic"
 
-  model_name     = "${var.name}-${var.model_version}"
   model_data_key = coalesce(var.model_data_key, "models/${var.model_version}/model.tar.gz")
+  # Named by the model version, plus a short hash of the container settings: a new image tag or batching setting
+  # for the same version is a new model too, and create_before_destroy needs the new one under a new name.
+  container_hash = substr(sha1(jsonencode([var.image_tag, local.batching_environment, local.provisioned])), 0, 6)
+  model_name     = "${var.name}-${var.model_version}-${local.container_hash}"
 
   # The container reads these at start-up and writes TF Serving's batching_parameters file from them;
   # unset values keep the container's own defaults.
