@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -19,6 +20,7 @@ RUDE = "You are a pathetic idiot and nobody wants you here."
 THREATENING = "I will find where you live and hurt you."
 QUESTION = "Could you add a source for the population figure?"
 PHONE = {"width": 390, "height": 844}
+SITE_MODULE = Path(__file__).resolve().parents[2] / "terraform" / "modules" / "site" / "main.tf"
 
 # Where each score row's bar fill ends and its threshold tick sits, as fractions of the bar's rendered width.
 BAR_GEOMETRY = """() => [...document.querySelectorAll("#results .score-row")].map((row) => {
@@ -139,6 +141,40 @@ def test_scores_comments_as_bars_with_verdicts_and_a_batch_table(page, stack, sc
     moderate(page, page.get_by_role("button", name="Check comment").click)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "page scrolls sideways"
     screenshot(page, "phone-single")
+
+
+def deployed_csp(api_origin: str) -> str:
+    """The Content-Security-Policy CloudFront sends with the page (terraform/modules/site), for this API origin."""
+    block = re.search(r'content_security_policy = join\("; ", \[(.*?)\]\)', SITE_MODULE.read_text(), re.S)
+    directives = re.findall(r'"([^"]+)"', block.group(1))
+    return "; ".join(directive.replace("${local.api_origin}", api_origin) for directive in directives)
+
+
+def test_the_page_works_under_the_content_security_policy_it_is_deployed_with(page, stack):
+    csp = deployed_csp(stack.gateway_url)
+    assert "default-src 'none'" in csp and stack.gateway_url in csp
+
+    def with_csp(route):
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": csp})
+
+    page.route(lambda url: url.rstrip("/") == stack.gateway_url, with_csp)
+    page.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));"
+    )
+    open_page(page, stack.gateway_url)
+    expect(page.locator("#service-status")).to_have_attribute("data-state", "ok")
+    page.get_by_role("button", name="Rude").click()
+    reply = moderate(page, page.get_by_role("button", name="Check comment").click)
+    assert_single_result(page, reply, stack.model_version)
+    assert page.evaluate("window.__violations") == []
+
+    # The policy is really enforced: a call to any other origin is refused.
+    page.evaluate("fetch('http://localhost:9/').catch(() => null)")
+    page.wait_for_function("window.__violations.length > 0")
+    assert page.evaluate("window.__violations") == ["connect-src http://localhost:9/"]
 
 
 INJECTIONS = [
