@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODULES = ("artifacts", "model_endpoint", "api", "site", "monitoring", "stack")
+MODULES = ("private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "stack")
 ENVIRONMENTS = ("dev", "prod")
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
 ENV_ROOT_FILES = (*MODULE_FILES, "backend.tf")
@@ -175,7 +175,7 @@ def missing_module(tree: Tree, name: str) -> list[str]:
 
 
 def check_layout(tree: Tree) -> list[str]:
-    """The six modules and two env roots exist, each with the files of the terraform-aws-modules layout."""
+    """The modules and two env roots exist, each with the files of the terraform-aws-modules layout."""
     violations = []
     for parent, expected, files in (("modules", MODULES, MODULE_FILES), ("envs", ENVIRONMENTS, ENV_ROOT_FILES)):
         present = sorted(path.name for path in (tree.root / parent).glob("*") if path.is_dir())
@@ -369,7 +369,7 @@ def check_iam_least_privilege(tree: Tree) -> list[str]:
     """No Allow statement grants a wildcard action (but read-only ones), NotAction, or Resource "*" outside the
     allowlist above.
 
-    Deny statements may use wildcards: they only narrow (the artifact bucket's TLS-only policy denies s3:*).
+    Deny statements may use wildcards: they only narrow (private_bucket's TLS-only policy denies s3:*).
     In a KMS key policy Resource "*" is the key itself, and the account root's kms:* is AWS's default statement
     that hands the key's permissions to IAM; any other statement there still names its actions exactly.
     """

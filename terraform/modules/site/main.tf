@@ -1,12 +1,17 @@
 data "aws_caller_identity" "current" {}
 
+data "aws_partition" "current" {}
+
 data "aws_cloudfront_cache_policy" "caching_optimized" {
   name = "Managed-CachingOptimized"
 }
 
 locals {
   bucket_name = "${var.name}-site-${data.aws_caller_identity.current.account_id}"
-  origin_id   = "site-bucket"
+  # Written from the name rather than read from module.bucket, which takes the read grant below as an input:
+  # checkov loses the bucket's encryption, versioning and public access block across that loop.
+  bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
+  origin_id  = "site-bucket"
 
   # Scheme and host of the API: the only other origin the page may talk to.
   api_origin = regex("^https?://[^/]+", var.api_url)
@@ -57,79 +62,32 @@ locals {
 # Private bucket (only CloudFront reads it)
 ################################################################################
 
-resource "aws_s3_bucket" "this" {
+# SSE-S3, not private_bucket's default SSE-KMS: see the CKV_AWS_145 skip.
+module "bucket" {
   #checkov:skip=CKV_AWS_18:Server access logs of a bucket only CloudFront reads would duplicate nothing useful and need a log bucket of their own.
   #checkov:skip=CKV_AWS_144:Every object is generated from the repository by Terraform; cross-region replication would copy what a re-apply recreates.
   #checkov:skip=CKV2_AWS_62:Nothing consumes object events for a static site.
   #checkov:skip=CKV_AWS_145:SSE-S3 on purpose: with SSE-KMS, CloudFront's OAC needs kms:Decrypt in a customer managed key policy, and object ETags stop being MD5s (Terraform's etag = filemd5 change detection relies on them). The content is public web files.
-  bucket        = local.bucket_name
-  force_destroy = var.force_destroy
-  tags          = var.tags
+  source = "../private_bucket"
+
+  bucket_name      = local.bucket_name
+  force_destroy    = var.force_destroy
+  sse_algorithm    = "AES256"
+  policy_documents = [data.aws_iam_policy_document.cloudfront_read.json]
+
+  # Old versions are only a short undo window: every deploy rewrites the files.
+  noncurrent_version_expiration_days     = 30
+  abort_incomplete_multipart_upload_days = 1
+
+  tags = var.tags
 }
 
-resource "aws_s3_bucket_public_access_block" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-resource "aws_s3_bucket_versioning" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  bucket = aws_s3_bucket.this.id
-
-  rule {
-    id     = "expire-old-versions"
-    status = "Enabled"
-
-    filter {}
-
-    # Old versions are only a short undo window: every deploy rewrites the files.
-    noncurrent_version_expiration {
-      noncurrent_days = 30
-    }
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.this]
-}
-
-data "aws_iam_policy_document" "bucket" {
+data "aws_iam_policy_document" "cloudfront_read" {
   statement {
     sid       = "AllowCloudFrontRead"
     effect    = "Allow"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.this.arn}/*"]
+    resources = ["${local.bucket_arn}/*"]
 
     principals {
       type        = "Service"
@@ -143,32 +101,6 @@ data "aws_iam_policy_document" "bucket" {
       values   = [aws_cloudfront_distribution.this.arn]
     }
   }
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "this" {
-  bucket = aws_s3_bucket.this.id
-  policy = data.aws_iam_policy_document.bucket.json
-
-  # S3 rejects concurrent changes to a bucket's public access block and policy.
-  depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
 ################################################################################
@@ -178,25 +110,21 @@ resource "aws_s3_bucket_policy" "this" {
 resource "aws_s3_object" "asset" {
   for_each = local.assets
 
-  bucket        = aws_s3_bucket.this.id
+  bucket        = module.bucket.bucket_name
   key           = each.key
   source        = "${var.frontend_dir}/${each.key}"
   etag          = filemd5("${var.frontend_dir}/${each.key}")
   content_type  = each.value
   cache_control = endswith(each.key, ".html") ? local.cache_control_revalidate : local.cache_control_assets
-
-  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
 }
 
 resource "aws_s3_object" "config_js" {
-  bucket        = aws_s3_bucket.this.id
+  bucket        = module.bucket.bucket_name
   key           = "config.js"
   content       = local.config_js
   etag          = md5(local.config_js)
   content_type  = local.content_types.js
   cache_control = local.cache_control_revalidate
-
-  depends_on = [aws_s3_bucket_server_side_encryption_configuration.this]
 }
 
 ################################################################################
@@ -264,7 +192,7 @@ resource "aws_cloudfront_distribution" "this" {
 
   origin {
     origin_id                = local.origin_id
-    domain_name              = aws_s3_bucket.this.bucket_regional_domain_name
+    domain_name              = module.bucket.bucket_regional_domain_name
     origin_access_control_id = aws_cloudfront_origin_access_control.this.id
   }
 

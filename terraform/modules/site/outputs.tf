@@ -10,7 +10,7 @@ output "site_origin" {
 
 output "bucket_name" {
   description = "Name of the private bucket holding the site files."
-  value       = aws_s3_bucket.this.id
+  value       = module.bucket.bucket_name
 }
 
 output "cloudfront_distribution_id" {
