@@ -94,37 +94,32 @@ locals {
 # Trust: GitHub OIDC tokens of this repository only
 ################################################################################
 
-# Plan roles: the deploy workflow's plan job runs without a GitHub environment, so its token's subject is the branch.
-data "aws_iam_policy_document" "plan_trust" {
-  statement {
-    sid     = "GitHubActionsDeployBranch"
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-
-    principals {
-      type        = "Federated"
-      identifiers = [local.oidc_provider_arn]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.github_oidc_host}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "${local.github_oidc_host}:sub"
-      values   = ["repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"]
-    }
-  }
+locals {
+  # Each role accepts one exact subject claim of the repository's tokens (keys "<role kind>/<environment>").
+  github_trust = merge(
+    # Plan roles: the deploy workflow's plan job runs without a GitHub environment, so its token's subject is the
+    # branch.
+    {
+      for env in var.environments : "plan/${env}" => {
+        sid     = "GitHubActionsDeployBranch"
+        subject = "repo:${var.github_repository}:ref:refs/heads/${var.github_branch}"
+      }
+    },
+    # Deploy roles: only jobs that run in the GitHub environment of the same name (where the reviewers are).
+    {
+      for env in var.environments : "deploy/${env}" => {
+        sid     = "GitHubActionsEnvironment"
+        subject = "repo:${var.github_repository}:environment:${env}"
+      }
+    },
+  )
 }
 
-# Deploy roles: only jobs that run in the GitHub environment of the same name (where the reviewers are).
-data "aws_iam_policy_document" "deploy_trust" {
-  for_each = local.scopes
+data "aws_iam_policy_document" "github_trust" {
+  for_each = local.github_trust
 
   statement {
-    sid     = "GitHubActionsEnvironment"
+    sid     = each.value.sid
     actions = ["sts:AssumeRoleWithWebIdentity"]
 
     principals {
@@ -141,7 +136,7 @@ data "aws_iam_policy_document" "deploy_trust" {
     condition {
       test     = "StringEquals"
       variable = "${local.github_oidc_host}:sub"
-      values   = ["repo:${var.github_repository}:environment:${each.key}"]
+      values   = [each.value.subject]
     }
   }
 }
@@ -303,7 +298,7 @@ resource "aws_iam_role" "plan" {
   name                 = "${each.value.prefix}-github-plan"
   path                 = local.iam_path
   description          = "GitHub Actions (${var.github_repository}@${var.github_branch}): publish the model and plan ${each.key}."
-  assume_role_policy   = data.aws_iam_policy_document.plan_trust.json
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["plan/${each.key}"].json
   max_session_duration = var.role_max_session_duration_seconds
 }
 
@@ -648,7 +643,7 @@ resource "aws_iam_role" "deploy" {
   name                 = "${each.value.prefix}-github-deploy"
   path                 = local.iam_path
   description          = "GitHub Actions (${var.github_repository}, environment ${each.key}): apply the reviewed plan."
-  assume_role_policy   = data.aws_iam_policy_document.deploy_trust[each.key].json
+  assume_role_policy   = data.aws_iam_policy_document.github_trust["deploy/${each.key}"].json
   max_session_duration = var.role_max_session_duration_seconds
 }
 

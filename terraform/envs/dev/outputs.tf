@@ -1,6 +1,4 @@
-################################################################################
-# What users and the smoke test need
-################################################################################
+# What users, the smoke test and the deploy workflow read (terraform output -raw <name>).
 
 output "api_url" {
   description = "Base URL of the moderation API (POST /v1/moderate, GET /v1/health)."
@@ -16,10 +14,6 @@ output "endpoint_name" {
   description = "Name of the SageMaker endpoint."
   value       = module.stack.endpoint_name
 }
-
-################################################################################
-# What the deploy pipeline needs
-################################################################################
 
 output "artifact_bucket_name" {
   description = "Bucket that `make publish` uploads models/<version>/ to."

@@ -31,43 +31,23 @@ variable "tags" {
 }
 
 ################################################################################
-# Model (from the artifact's manifest.json)
+# Model (from the artifact's manifest.json; validated by model_endpoint and api, which use the values)
 ################################################################################
 
 variable "model_version" {
   description = "Version of the published artifact to serve (manifest \"version\"), e.g. \"20261124T103915Z-2b97625\"."
   type        = string
-
-  validation {
-    condition     = can(regex("^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7,40}$", var.model_version))
-    error_message = "model_version must look like 20261124T103915Z-2b97625 (<UTC time>-<git sha>)."
-  }
 }
 
 variable "model_labels" {
   description = "The model's labels in output order (manifest \"labels\")."
   type        = list(string)
   default     = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
-
-  validation {
-    condition     = length(var.model_labels) > 0 && length(distinct(var.model_labels)) == length(var.model_labels)
-    error_message = "model_labels must be a non-empty list of distinct labels."
-  }
 }
 
 variable "model_thresholds" {
   description = "Per-label thresholds (manifest \"thresholds\"): exactly the labels of model_labels, each from 0 to 1."
   type        = map(number)
-
-  validation {
-    condition     = alltrue([for threshold in values(var.model_thresholds) : threshold >= 0 && threshold <= 1])
-    error_message = "Every model_thresholds value must be from 0 to 1."
-  }
-
-  validation {
-    condition     = sort(keys(var.model_thresholds)) == sort(var.model_labels)
-    error_message = "model_thresholds must have exactly the labels of model_labels."
-  }
 }
 
 ################################################################################
@@ -145,17 +125,14 @@ variable "site_price_class" {
 # Operations
 ################################################################################
 
+# Validated by api, as part of its allowed_origins.
 variable "extra_allowed_origins" {
   description = "Origins allowed to call the API besides the site's own CloudFront origin (e.g. a custom domain or another app), like \"https://moderation.example.org\"."
   type        = list(string)
   default     = []
-
-  validation {
-    condition     = alltrue([for origin in var.extra_allowed_origins : can(regex("^https?://[^/]+$", origin))])
-    error_message = "extra_allowed_origins must be origins like https://example.org (scheme and host, no path or trailing slash)."
-  }
 }
 
+# Validated by monitoring.
 variable "alarm_email" {
   description = "Email address that receives alarm notifications (AWS asks it to confirm first); \"\" subscribes nobody."
   type        = string
