@@ -252,17 +252,8 @@ data "aws_iam_policy_document" "read" {
   }
 }
 
-resource "aws_iam_policy" "read" {
-  for_each = local.scopes
-
-  name        = "${each.value.prefix}-github-read"
-  path        = local.iam_path
-  description = "Read ${each.key}'s Terraform state and refresh the resources its root manages."
-  policy      = data.aws_iam_policy_document.read[each.key].json
-}
-
 ################################################################################
-# Plan roles: read + lock the state, publish models to the artifact bucket
+# Plan role policy: lock the state, publish models to the artifact bucket
 ################################################################################
 
 data "aws_iam_policy_document" "publish" {
@@ -283,34 +274,8 @@ data "aws_iam_policy_document" "publish" {
   }
 }
 
-resource "aws_iam_policy" "publish" {
-  for_each = local.scopes
-
-  name        = "${each.value.prefix}-github-publish"
-  path        = local.iam_path
-  description = "Lock ${each.key}'s Terraform state for a plan and publish models to its artifact bucket."
-  policy      = data.aws_iam_policy_document.publish[each.key].json
-}
-
-resource "aws_iam_role" "plan" {
-  for_each = local.scopes
-
-  name                 = "${each.value.prefix}-github-plan"
-  path                 = local.iam_path
-  description          = "GitHub Actions (${var.github_repository}@${var.github_branch}): publish the model and plan ${each.key}."
-  assume_role_policy   = data.aws_iam_policy_document.github_trust["plan/${each.key}"].json
-  max_session_duration = var.role_max_session_duration_seconds
-}
-
-resource "aws_iam_role_policy_attachment" "plan" {
-  for_each = { for pair in setproduct(var.environments, ["read", "publish"]) : join("/", pair) => pair }
-
-  role       = aws_iam_role.plan[each.value[0]].name
-  policy_arn = local.policy_arns[each.value[0]][each.value[1]]
-}
-
 ################################################################################
-# Deploy roles: what terraform apply of one environment needs, scoped to that environment's names
+# Deploy role policies: what terraform apply of one environment needs, scoped to that environment's names
 ################################################################################
 
 # Two documents: as one they come within a few hundred characters of IAM's 6,144-character limit for a managed
@@ -619,50 +584,88 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
   }
 }
 
-resource "aws_iam_policy" "deploy_serving" {
-  for_each = local.scopes
+################################################################################
+# The GitHub roles and their managed policies (documents above)
+################################################################################
 
-  name        = "${each.value.prefix}-github-deploy-serving"
-  path        = local.iam_path
-  description = "Apply ${each.key}'s root: state, SageMaker endpoint, Lambda, HTTP API, logs, alarms, topic (${each.value.prefix}* only)."
-  policy      = data.aws_iam_policy_document.deploy_serving[each.key].json
+locals {
+  # <env>/<policy> => its document and what it is for.
+  github_policies = merge([
+    for env, scope in local.scopes : {
+      "${env}/read" = {
+        env         = env
+        name        = "read"
+        document    = data.aws_iam_policy_document.read[env].json
+        description = "Read ${env}'s Terraform state and refresh the resources its root manages."
+      }
+      "${env}/publish" = {
+        env         = env
+        name        = "publish"
+        document    = data.aws_iam_policy_document.publish[env].json
+        description = "Lock ${env}'s Terraform state for a plan and publish models to its artifact bucket."
+      }
+      "${env}/deploy-serving" = {
+        env         = env
+        name        = "deploy-serving"
+        document    = data.aws_iam_policy_document.deploy_serving[env].json
+        description = "Apply ${env}'s root: state, SageMaker endpoint, Lambda, HTTP API, logs, alarms, topic (${scope.prefix}* only)."
+      }
+      "${env}/deploy-site-and-iam" = {
+        env         = env
+        name        = "deploy-site-and-iam"
+        document    = data.aws_iam_policy_document.deploy_site_and_iam[env].json
+        description = "Apply ${env}'s root: S3 buckets, CloudFront, and the stack's own IAM roles (${scope.prefix}* only)."
+      }
+    }
+  ]...)
+
+  # <kind>/<env>, the keys of the trust documents => what the role is for and the policies it holds.
+  github_roles = merge([
+    for env, scope in local.scopes : {
+      "plan/${env}" = {
+        env         = env
+        kind        = "plan"
+        description = "GitHub Actions (${var.github_repository}@${var.github_branch}): publish the model and plan ${env}."
+        policies    = ["read", "publish"]
+      }
+      "deploy/${env}" = {
+        env         = env
+        kind        = "deploy"
+        description = "GitHub Actions (${var.github_repository}, environment ${env}): apply the reviewed plan."
+        policies    = ["read", "deploy-serving", "deploy-site-and-iam"]
+      }
+    }
+  ]...)
 }
 
-resource "aws_iam_policy" "deploy_site_and_iam" {
-  for_each = local.scopes
+resource "aws_iam_policy" "github" {
+  for_each = local.github_policies
 
-  name        = "${each.value.prefix}-github-deploy-site-and-iam"
+  name        = "${local.scopes[each.value.env].prefix}-github-${each.value.name}"
   path        = local.iam_path
-  description = "Apply ${each.key}'s root: S3 buckets, CloudFront, and the stack's own IAM roles (${each.value.prefix}* only)."
-  policy      = data.aws_iam_policy_document.deploy_site_and_iam[each.key].json
+  description = each.value.description
+  policy      = each.value.document
 }
 
-resource "aws_iam_role" "deploy" {
-  for_each = local.scopes
+resource "aws_iam_role" "github" {
+  for_each = local.github_roles
 
-  name                 = "${each.value.prefix}-github-deploy"
+  name                 = "${local.scopes[each.value.env].prefix}-github-${each.value.kind}"
   path                 = local.iam_path
-  description          = "GitHub Actions (${var.github_repository}, environment ${each.key}): apply the reviewed plan."
-  assume_role_policy   = data.aws_iam_policy_document.github_trust["deploy/${each.key}"].json
+  description          = each.value.description
+  assume_role_policy   = data.aws_iam_policy_document.github_trust[each.key].json
   max_session_duration = var.role_max_session_duration_seconds
 }
 
-resource "aws_iam_role_policy_attachment" "deploy" {
-  for_each = { for pair in setproduct(var.environments, ["read", "deploy_serving", "deploy_site_and_iam"]) : join("/", pair) => pair }
-
-  role       = aws_iam_role.deploy[each.value[0]].name
-  policy_arn = local.policy_arns[each.value[0]][each.value[1]]
-}
-
-locals {
-  policy_arns = {
-    for env in var.environments : env => {
-      read                = aws_iam_policy.read[env].arn
-      publish             = aws_iam_policy.publish[env].arn
-      deploy_serving      = aws_iam_policy.deploy_serving[env].arn
-      deploy_site_and_iam = aws_iam_policy.deploy_site_and_iam[env].arn
+resource "aws_iam_role_policy_attachment" "github" {
+  for_each = merge([
+    for role, spec in local.github_roles : {
+      for policy in spec.policies : "${role}/${policy}" => { role = role, policy = "${spec.env}/${policy}" }
     }
-  }
+  ]...)
+
+  role       = aws_iam_role.github[each.value.role].name
+  policy_arn = aws_iam_policy.github[each.value.policy].arn
 }
 
 ################################################################################
@@ -835,6 +838,6 @@ resource "aws_iam_policy" "training_launch" {
 resource "aws_iam_role_policy_attachment" "plan_training" {
   count = var.enable_cloud_training ? 1 : 0
 
-  role       = aws_iam_role.plan[var.training_environment].name
+  role       = aws_iam_role.github["plan/${var.training_environment}"].name
   policy_arn = aws_iam_policy.training_launch[0].arn
 }

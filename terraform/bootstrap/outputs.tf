@@ -10,12 +10,12 @@ output "oidc_provider_arn" {
 
 output "plan_role_arns" {
   description = "Plan role ARN per environment (GitHub repository variables AWS_PLAN_ROLE_ARN_<ENV>)."
-  value       = { for env, role in aws_iam_role.plan : env => role.arn }
+  value       = { for env in var.environments : env => aws_iam_role.github["plan/${env}"].arn }
 }
 
 output "deploy_role_arns" {
   description = "Deploy role ARN per environment (GitHub environment variable AWS_DEPLOY_ROLE_ARN of that environment)."
-  value       = { for env, role in aws_iam_role.deploy : env => role.arn }
+  value       = { for env in var.environments : env => aws_iam_role.github["deploy/${env}"].arn }
 }
 
 output "training_role_arn" {
@@ -31,9 +31,9 @@ output "github_variables" {
         AWS_REGION      = var.region
         TF_STATE_BUCKET = aws_s3_bucket.state.id
       },
-      { for env, role in aws_iam_role.plan : "AWS_PLAN_ROLE_ARN_${upper(env)}" => role.arn },
+      { for env in var.environments : "AWS_PLAN_ROLE_ARN_${upper(env)}" => aws_iam_role.github["plan/${env}"].arn },
       { for role in aws_iam_role.training : "SAGEMAKER_TRAINING_ROLE_ARN_${upper(var.training_environment)}" => role.arn },
     )
-    environments = { for env, role in aws_iam_role.deploy : env => { AWS_DEPLOY_ROLE_ARN = role.arn } }
+    environments = { for env in var.environments : env => { AWS_DEPLOY_ROLE_ARN = aws_iam_role.github["deploy/${env}"].arn } }
   }
 }
