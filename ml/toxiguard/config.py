@@ -18,6 +18,14 @@ DEFAULT_HPARAMS = PROJECT_ROOT / "ml" / "configs" / "hparams.json"
 DEFAULT_RUN_DIR = PROJECT_ROOT / "runs" / "latest"
 DEFAULT_ARTIFACTS = PROJECT_ROOT / "artifacts"
 
+# The manifest's example request (the first two) and the export round-trip check; also the deploy smoke test's texts.
+EXAMPLE_TEXTS = [
+    "Thanks for fixing the citation, the article reads much better now.",
+    "You are a complete idiot and everyone here hates you.",
+    "!!!",
+    "I will find you and hurt you.",
+]
+
 SEED = 42
 # The publish quality gate: how far the validation ROC-AUC may fall below the current model's. Per label it is looser:
 # rare labels' AUCs rest on a few dozen positives (threat: about 50 in validation) and move by 0.01 between seeds.

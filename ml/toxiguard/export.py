@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from toxiguard.config import LABELS, HParams, git_state
+from toxiguard.config import EXAMPLE_TEXTS, LABELS, HParams, git_state
 from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, REPORT_JSON, THRESHOLD_RULE
 from toxiguard.model import VECTORIZER, folded_serving_model, score_in_length_order
 from toxiguard.train import load_run
@@ -33,12 +33,6 @@ SERVING_VERSION = "1"  # TF Serving loads the highest numbered directory
 SIGNATURE, INPUT, OUTPUT = "serving_default", "text", "scores"
 MAX_TARBALL_BYTES = 25 * 1024 * 1024
 ROUND_TRIP_TOLERANCE = 1e-5
-EXAMPLE_TEXTS = [
-    "Thanks for fixing the citation, the article reads much better now.",
-    "You are a complete idiot and everyone here hates you.",
-    "!!!",
-    "I will find you and hurt you.",
-]
 
 
 # --------------------------------------------------------------------------------------------------

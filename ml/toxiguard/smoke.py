@@ -17,8 +17,9 @@ import urllib.request
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-FRIENDLY = "Thanks for fixing the citation, the article reads much better now."
-ABUSIVE = "You are a complete idiot and everyone here hates you."
+from toxiguard.config import EXAMPLE_TEXTS
+
+FRIENDLY, ABUSIVE = EXAMPLE_TEXTS[:2]  # the manifest's example request
 
 
 @dataclasses.dataclass(frozen=True)
