@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -108,14 +107,6 @@ def object_exists(s3, bucket: str, key: str) -> bool:
             return False
         raise
     return True
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(MIB):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def checksum_header(hex_digest: str) -> str:

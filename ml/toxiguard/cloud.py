@@ -31,8 +31,8 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
-from toxiguard.aws import CommandError, aws_errors, check_bucket, file_sha256, object_exists, upload_file
-from toxiguard.config import PROJECT_ROOT, SEARCH_SCALES, SEARCH_SPACE, git_state
+from toxiguard.aws import CommandError, aws_errors, check_bucket, object_exists, upload_file
+from toxiguard.config import PROJECT_ROOT, SEARCH_SCALES, SEARCH_SPACE, file_sha256, git_state
 from toxiguard.publish import MANIFEST_FILE, VERSION_PATTERN
 from toxiguard.sagemaker_entry import OBJECTIVE_REGEX
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -119,6 +120,15 @@ def latest_artifact(root: Path = DEFAULT_ARTIFACTS) -> Path:
     if not versions:
         raise FileNotFoundError(f"no packaged model under {root}: run `make model`, or pass the model's directory")
     return versions[-1]
+
+
+def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 of a file read in chunks (model tarballs and vector files can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def git_state(root: Path = PROJECT_ROOT) -> tuple[str, bool]:

@@ -31,12 +31,11 @@ from toxiguard.aws import (
     check_bucket,
     checksum_header,
     error_code,
-    file_sha256,
     is_missing,
     object_exists,
     upload_file,
 )
-from toxiguard.config import GATE_LABEL_TOLERANCE, GATE_MEAN_TOLERANCE
+from toxiguard.config import GATE_LABEL_TOLERANCE, GATE_MEAN_TOLERANCE, file_sha256
 
 log = logging.getLogger(__name__)
 
