@@ -15,6 +15,8 @@ SERVING_TF_STAMP := $(SERVING_TF_VENV)/.installed-stamp
 
 DATA ?= ../shared/data/jigsaw/train_assembled.csv.gz
 RUN ?= runs/latest
+# Optional pretrained word vectors for `make train` (fastText .vec, word2vec text or GloVe .txt, plain or .gz).
+EMBEDDINGS ?=
 ARTIFACTS ?= artifacts
 TRIALS ?= 8
 PYTEST_ARGS ?=
@@ -68,8 +70,8 @@ browser: ## Debian's chromium for the browser tests (apt-get; never a downloaded
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-train: install ## train the Bi-LSTM on $(DATA) into $(RUN) (hyperparameters: ml/configs/hparams.json)
-	$(BIN)/toxiguard train --data $(DATA) --run-dir $(RUN)
+train: install ## train the Bi-LSTM on $(DATA) into $(RUN) (hyperparameters: ml/configs/hparams.json; EMBEDDINGS=FILE: pretrained word vectors)
+	$(BIN)/toxiguard train --data $(DATA) --run-dir $(RUN) $(if $(EMBEDDINGS),--embeddings $(EMBEDDINGS))
 
 tune: install ## keras-tuner random search ($(TRIALS) trials); writes ml/configs/hparams.json
 	$(BIN)/toxiguard tune --data $(DATA) --max-trials $(TRIALS)

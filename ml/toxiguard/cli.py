@@ -71,6 +71,12 @@ def _tolerance(value: str) -> float:
     return number
 
 
+def _existing_file(value: str) -> Path:
+    if not Path(value).is_file():
+        raise argparse.ArgumentTypeError(f"{value}: file not found")
+    return Path(value)
+
+
 def _bucket(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
         raise argparse.ArgumentTypeError("not an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)")
@@ -95,7 +101,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.epochs:
         hp = HParams.from_dict({**hp.to_dict(), "epochs": args.epochs})
     log.info("hyperparameters from %s: %s", args.hparams, hp.to_dict())
-    train(args.data, args.run_dir, hp, seed=args.seed, validation_fraction=args.validation_fraction)
+    train(
+        args.data, args.run_dir, hp, seed=args.seed, validation_fraction=args.validation_fraction,
+        embeddings=args.embeddings,
+    )  # fmt: skip
     return 0
 
 
@@ -311,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hparams", type=Path, default=DEFAULT_HPARAMS, help="hyperparameters JSON (written by tune)")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="where the model and train.json go")
     p.add_argument("--epochs", type=_positive, help="maximum epochs (overrides the hyperparameters file)")
+    p.add_argument("--embeddings", type=_existing_file, metavar="FILE",
+                   help="pretrained word vectors to start the word embedding from: fastText .vec, word2vec text or "
+                   "GloVe .txt, optionally .gz (wider vectors are PCA-reduced to embedding_dim)")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="search hyperparameters with keras-tuner")

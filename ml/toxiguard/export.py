@@ -188,8 +188,11 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
             "comparison": report.get("comparison"),
         },
         "training": {
-            k: record["training"][k]
-            for k in ("best_epoch", "epochs_run", "seconds_per_epoch", "samples_per_second", "total_seconds")
+            **{
+                k: record["training"][k]
+                for k in ("best_epoch", "epochs_run", "seconds_per_epoch", "samples_per_second", "total_seconds")
+            },
+            "embeddings": record["training"].get("embeddings"),  # the pretrained vectors it started from, if any
         },
         "artifact": {"file": TARBALL_FILE, "bytes": size, "layout": f"{SERVING_VERSION}/saved_model.pb"},
         "serving": {

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
+from toxiguard import embeddings as tg_embeddings
 from toxiguard import model as tg_model
 from toxiguard.config import LABELS, SEED, VALIDATION_FRACTION, HParams
 from toxiguard.data import LabelledData, load_split
@@ -79,8 +80,12 @@ def fit(
     hp: HParams,
     seed: int = SEED,
     verbose: int = 2,
+    embeddings: Path | None = None,
 ) -> tuple[keras.Model, dict]:
-    """Train on `train`, early-stopping on `validation`; returns the string-input model and its history."""
+    """Train on `train`, early-stopping on `validation`; returns the string-input model and its history.
+
+    `embeddings` is a pretrained word vectors file the word embedding starts from (see `toxiguard.embeddings`).
+    """
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
     vocabulary = tg_model.adapt_vocabulary(train.texts, hp.vocab_size)
@@ -88,6 +93,12 @@ def fit(
     weights = tg_model.positive_weights(train.labels, hp.positive_weight_cap)
     log.info("positive-class loss weights: %s", dict(zip(LABELS, np.round(weights, 2).tolist(), strict=True)))
     network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate, weights)
+    vectors_summary = None
+    if embeddings is not None:
+        vectors = tg_embeddings.read_vectors(embeddings, vocabulary[2 : hp.vocab_size])
+        table = tg_embeddings.initial_word_table(vectors, hp.vocab_size, hp.embedding_dim, first_row=2, seed=seed)
+        network.get_layer("word_embedding").embeddings.assign(table)
+        vectors_summary = vectors.summary()
     model = tg_model.serving_model(featurizer, network)
     dataset = tg_model.text_dataset(train.texts, train.labels, featurizer, hp, shuffle_seed=seed)
     log.info(
@@ -107,6 +118,7 @@ def fit(
         "seconds_per_epoch": float(np.mean(epoch_seconds)),
         "samples_per_second": float(len(train) / np.mean(epoch_seconds)),
         "wall_seconds": time.perf_counter() - started,
+        "embeddings": vectors_summary,
     }
     return tg_model.serving_model(featurizer, tg_model.for_serving(network, hp)), summary
 
@@ -117,10 +129,11 @@ def train(
     hp: HParams,
     seed: int = SEED,
     validation_fraction: float = VALIDATION_FRACTION,
+    embeddings: Path | None = None,
 ) -> dict:
     started = time.perf_counter()
     data, train_data, validation = load_split(data_path, validation_fraction, seed)
-    model, summary = fit(train_data, validation, hp, seed)
+    model, summary = fit(train_data, validation, hp, seed, embeddings=embeddings)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(run_dir / MODEL_FILE)
