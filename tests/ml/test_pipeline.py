@@ -54,6 +54,7 @@ def test_manifest_documents_version_signature_and_metrics(tiny_artifact):
     assert set(manifest["thresholds"]) == set(LABELS)
     assert manifest["data"]["rows"] == 40 and len(manifest["data"]["sha256"]) == 64
     assert manifest["framework"]["tensorflow"] == tf.__version__
+    assert manifest["training"]["embeddings"] is None  # trained from a random start: no vectors file to record
     serving = manifest["serving"]
     (input_spec,) = serving["inputs"].values()
     (output_spec,) = serving["outputs"].values()
