@@ -89,10 +89,10 @@ publish: install ## upload $(ARTIFACTS)/$(VERSION) to s3://$(BUCKET)/models/ beh
 	$(BIN)/toxiguard publish --bucket $(BUCKET) $(if $(VERSION),--artifact $(ARTIFACTS)/$(VERSION)) \
 		$(if $(REGION),--region $(REGION)) $(if $(TFVARS),--tfvars-out $(TFVARS))
 
-train-cloud: install ## SageMaker training job on $(DATA) (BUCKET, ROLE_ARN; TUNE=1: tuning job, WAIT=1: fetch the artifact)
+train-cloud: install ## SageMaker training job on $(DATA) (BUCKET, ROLE_ARN; EMBEDDINGS=FILE; TUNE=1: tuning job, WAIT=1: fetch the artifact)
 	@test -n "$(BUCKET)" -a -n "$(ROLE_ARN)" || { echo "make train-cloud: set BUCKET=<artifact bucket> and ROLE_ARN=<SageMaker execution role>"; exit 2; }
 	$(BIN)/toxiguard train-cloud --bucket $(BUCKET) --role-arn $(ROLE_ARN) --data $(DATA) $(if $(REGION),--region $(REGION)) \
-		$(if $(TUNE),--tune --max-jobs $(TRIALS)) $(if $(WAIT),--wait --out $(ARTIFACTS))
+		$(if $(EMBEDDINGS),--embeddings $(EMBEDDINGS)) $(if $(TUNE),--tune --max-jobs $(TRIALS)) $(if $(WAIT),--wait --out $(ARTIFACTS))
 
 smoke: ## smoke-test a running stack: API_URL=... [SITE_URL=...] [VERSION=...] (standard library only)
 	@test -n "$(API_URL)" || { echo "make smoke: set API_URL=<api url> (terraform output api_url)"; exit 2; }

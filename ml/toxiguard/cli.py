@@ -279,7 +279,8 @@ def cmd_train_cloud(args: argparse.Namespace) -> int:
             hp = HParams.from_dict({**hp.to_dict(), "epochs": args.epochs})
         cloud.train_cloud(
             session, settings, args.data, hp.to_dict(), seed=args.seed, validation_fraction=args.validation_fraction,
-            tuning=tuning, name=args.job_name, wait=args.wait, poll_seconds=args.poll_seconds, out_root=args.out,
+            tuning=tuning, embeddings=args.embeddings, name=args.job_name, wait=args.wait,
+            poll_seconds=args.poll_seconds, out_root=args.out,
         )  # fmt: skip
         return 0
 
@@ -405,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=str(DEFAULT_DATA),
                    help="local training file (uploaded once to s3://BUCKET/data/<sha256>/) or an s3:// URI "
                    "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--embeddings", metavar="FILE_OR_S3_URI",
+                   help="pretrained word vectors, as for train (a local file is uploaded once to "
+                   "s3://BUCKET/embeddings/<sha256>/)")  # fmt: skip
     split_options(p)
     p.add_argument("--hparams", type=Path, default=DEFAULT_HPARAMS, help="hyperparameters JSON (as for train)")
     p.add_argument("--epochs", type=_positive, help="maximum epochs (overrides the hyperparameters file)")

@@ -47,7 +47,9 @@ DEFAULT_IMAGE_TAG = "2.19-cpu-py312-sagemaker"
 DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"
 DEFAULT_MAX_RUNTIME_SECONDS = 2 * 3600
 DEFAULT_VOLUME_GB = 30
-CHANNEL = "train"
+# Input channels: SageMaker copies each S3 prefix to /opt/ml/input/data/<channel>/ (the entry script reads both).
+TRAIN_CHANNEL = "train"
+EMBEDDINGS_CHANNEL = "embeddings"
 ENTRY_SCRIPT = "sagemaker_entry.py"
 SOURCE_TARBALL = "sourcedir.tar.gz"
 OBJECTIVE_METRIC = "validation:mean_roc_auc"
@@ -98,18 +100,21 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def stage_data(s3, bucket: str, data: str) -> tuple[str, str | None]:
-    """(S3 prefix for the train channel, file name in the channel): uploads a local file unless already there."""
-    if data.startswith("s3://"):
-        _, key = parse_s3_uri(data)
-        return data, None if key.endswith("/") else key.rsplit("/", 1)[-1]
-    path = Path(data)
+def stage_input(s3, bucket: str, source: str, prefix: str) -> tuple[str, str | None]:
+    """(S3 URI for a channel, file name in the channel) of a local file or an s3:// URI.
+
+    A local file goes to `<prefix>/<sha256>/<name>` once: a second job with the same content reuses it.
+    """
+    if source.startswith("s3://"):
+        _, key = parse_s3_uri(source)
+        return source, None if key.endswith("/") else key.rsplit("/", 1)[-1]
+    path = Path(source)
     if not path.is_file():
-        raise CommandError(f"{path} not found: pass a training file or an s3:// URI", 1)
+        raise CommandError(f"{path} not found: pass a local file or an s3:// URI", 1)
     sha256 = file_sha256(path)
-    key = f"data/{sha256}/{path.name}"
+    key = f"{prefix}/{sha256}/{path.name}"
     if object_exists(s3, bucket, key):
-        log.info("s3://%s/%s already holds this data; not uploading it again", bucket, key)
+        log.info("s3://%s/%s already holds this file; not uploading it again", bucket, key)
     else:
         upload_file(s3, path, bucket, key, content_type="application/octet-stream", sha256=sha256)
     return f"s3://{bucket}/{key.rsplit('/', 1)[0]}/", path.name
@@ -180,11 +185,15 @@ def script_mode_hyperparameters(code_uri: str, region: str) -> dict[str, str]:
     }
 
 
-def pipeline_hyperparameters(hparams: dict, data_file: str | None, seed: int, validation_fraction: float) -> dict:
+def pipeline_hyperparameters(
+    hparams: dict, data_file: str | None, seed: int, validation_fraction: float, embeddings_file: str | None = None
+) -> dict:
     """The entry script's options, JSON-encoded as the container expects (it decodes before passing them on)."""
     values = {**hparams, "seed": seed, "validation-fraction": validation_fraction}
     if data_file:
         values["data-file"] = data_file
+    if embeddings_file:
+        values["embeddings-file"] = embeddings_file
     return {name: json.dumps(value) for name, value in values.items()}
 
 
@@ -206,8 +215,8 @@ def parameter_ranges(space: dict = SEARCH_SPACE, scales: dict = SEARCH_SCALES) -
     return {"ContinuousParameterRanges": continuous, "CategoricalParameterRanges": categorical}
 
 
-def _job_definition(settings: JobSettings, data_uri: str, output_uri: str, environment: dict) -> dict:
-    """The parts a training job and a tuning job's training definition share."""
+def _job_definition(settings: JobSettings, channels: dict[str, str], output_uri: str, environment: dict) -> dict:
+    """The parts a training job and a tuning job's training definition share; `channels` maps name to S3 URI."""
     stopping = {"MaxRuntimeInSeconds": settings.max_runtime_seconds}
     if settings.spot:
         stopping["MaxWaitTimeInSeconds"] = 2 * settings.max_runtime_seconds  # time to get spot capacity
@@ -220,15 +229,16 @@ def _job_definition(settings: JobSettings, data_uri: str, output_uri: str, envir
         "RoleArn": settings.role_arn,
         "InputDataConfig": [
             {
-                "ChannelName": CHANNEL,
+                "ChannelName": channel,
                 "DataSource": {
                     "S3DataSource": {
                         "S3DataType": "S3Prefix",
-                        "S3Uri": data_uri,
+                        "S3Uri": uri,
                         "S3DataDistributionType": "FullyReplicated",
                     }
                 },
             }
+            for channel, uri in channels.items()
         ],
         "OutputDataConfig": {"S3OutputPath": output_uri},
         "ResourceConfig": {
@@ -242,8 +252,8 @@ def _job_definition(settings: JobSettings, data_uri: str, output_uri: str, envir
     }
 
 
-def training_job_request(name: str, settings: JobSettings, hyperparameters: dict, data_uri: str, code_uri: str,
-                         environment: dict) -> dict:  # fmt: skip
+def training_job_request(name: str, settings: JobSettings, hyperparameters: dict, channels: dict[str, str],
+                         code_uri: str, environment: dict) -> dict:  # fmt: skip
     return {
         "TrainingJobName": name,
         "HyperParameters": {
@@ -251,16 +261,16 @@ def training_job_request(name: str, settings: JobSettings, hyperparameters: dict
             **script_mode_hyperparameters(code_uri, settings.region),
             "sagemaker_job_name": json.dumps(name),
         },
-        **_job_definition(settings, data_uri, f"s3://{settings.bucket}/training/", environment),
+        **_job_definition(settings, channels, f"s3://{settings.bucket}/training/", environment),
     }
 
 
 def tuning_job_request(name: str, settings: JobSettings, tuning: TuningSettings, hyperparameters: dict,
-                       data_uri: str, code_uri: str, environment: dict) -> dict:  # fmt: skip
+                       channels: dict[str, str], code_uri: str, environment: dict) -> dict:  # fmt: skip
     ranges = parameter_ranges()
     tuned = {r["Name"] for kind in ranges.values() for r in kind}
     static = {k: v for k, v in hyperparameters.items() if k not in tuned}  # a name may not be both
-    definition = _job_definition(settings, data_uri, f"s3://{settings.bucket}/training/", environment)
+    definition = _job_definition(settings, channels, f"s3://{settings.bucket}/training/", environment)
     return {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": {
@@ -365,13 +375,14 @@ def train_cloud(
     seed: int,
     validation_fraction: float,
     tuning: TuningSettings | None = None,
+    embeddings: str | None = None,
     name: str | None = None,
     wait: bool = False,
     poll_seconds: float = 30.0,
     out_root: Path | None = None,
     source_root: Path = PROJECT_ROOT,
 ) -> Submitted:
-    """Stage data and code, start the job, and with `wait` bring its artifact home."""
+    """Stage data, word vectors (`embeddings`, optional) and code, start the job; with `wait`, fetch its artifact."""
     sha, dirty = git_state(source_root)
     if sha == "unknown":
         raise CommandError(f"{source_root} is not a git checkout: the artifact's version names the commit")
@@ -380,17 +391,21 @@ def train_cloud(
     with aws_errors(f"staging data and code in s3://{settings.bucket}/"):
         s3, sm = session.client("s3"), session.client("sagemaker")
         check_bucket(s3, settings.bucket)
-        data_uri, data_file = stage_data(s3, settings.bucket, data)
+        data_uri, data_file = stage_input(s3, settings.bucket, data, "data")
+        channels = {TRAIN_CHANNEL: data_uri}
+        embeddings_file = None
+        if embeddings:
+            channels[EMBEDDINGS_CHANNEL], embeddings_file = stage_input(s3, settings.bucket, embeddings, "embeddings")
         code_uri = stage_code(s3, settings.bucket, name, source_root)
-    hyperparameters = pipeline_hyperparameters(hparams, data_file, seed, validation_fraction)
+    hyperparameters = pipeline_hyperparameters(hparams, data_file, seed, validation_fraction, embeddings_file)
     with aws_errors(f"starting SageMaker job {name}"):
         if tuning:
             sm.create_hyper_parameter_tuning_job(
-                **tuning_job_request(name, settings, tuning, hyperparameters, data_uri, code_uri, environment)
+                **tuning_job_request(name, settings, tuning, hyperparameters, channels, code_uri, environment)
             )
         else:
             sm.create_training_job(
-                **training_job_request(name, settings, hyperparameters, data_uri, code_uri, environment)
+                **training_job_request(name, settings, hyperparameters, channels, code_uri, environment)
             )
     kind = "tuning" if tuning else "training"
     print(f"started {kind} job {name} (data {data_uri}, code {code_uri})", flush=True)

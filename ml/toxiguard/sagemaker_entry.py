@@ -3,9 +3,10 @@
 `toxiguard train-cloud` uploads the source (pyproject.toml, ml/, requirements.txt) with this file at its root as
 `sagemaker_entry.py`. SageMaker's TensorFlow training container installs requirements.txt and runs
 `python sagemaker_entry.py --<hyperparameter> <value> ...`. The training file is in the `train` channel
-(SM_CHANNEL_TRAIN); the packaged artifact goes to SM_MODEL_DIR/<version>/ (model.tar.gz, manifest.json, report/),
-which SageMaker uploads as the job's output. The last line printed, `val_mean_roc_auc=<value>`, is the metric
-automatic model tuning maximises (the evaluated model's mean validation ROC-AUC, as in the manifest).
+(SM_CHANNEL_TRAIN), optional pretrained word vectors in the `embeddings` channel (SM_CHANNEL_EMBEDDINGS). The
+packaged artifact goes to SM_MODEL_DIR/<version>/ (model.tar.gz, manifest.json, report/), which SageMaker
+uploads as the job's output. The last line printed, `val_mean_roc_auc=<value>`, is the metric automatic model
+tuning maximises (the evaluated model's mean validation ROC-AUC, as in the manifest).
 
 Nothing beyond the standard library is imported until training starts, so the argument mapping is testable
 without TensorFlow.
@@ -25,6 +26,7 @@ from pathlib import Path
 OBJECTIVE_FORMAT = "val_mean_roc_auc={:.6f}"
 OBJECTIVE_REGEX = r"val_mean_roc_auc=([0-9]*\.[0-9]+)"
 DEFAULT_CHANNEL_DIR = "/opt/ml/input/data/train"
+DEFAULT_EMBEDDINGS_DIR = "/opt/ml/input/data/embeddings"
 DEFAULT_MODEL_DIR = "/opt/ml/model"
 FIELD_TYPES = {"int": int, "float": float, "str": str}
 
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="sagemaker_entry.py", description=__doc__.split("\n")[0])
     parser.add_argument("--data-file", help="training file in the train channel (default: the only file there)")
+    parser.add_argument(
+        "--embeddings-file", help="word vectors in the embeddings channel, if any (default: the only file there)"
+    )
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--validation-fraction", type=float, default=VALIDATION_FRACTION)
     group = parser.add_argument_group("hyperparameters (override ml/configs/hparams.json)")
@@ -49,20 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def training_file(channel: Path, name: str | None) -> Path:
+def channel_file(channel: Path, name: str | None, option: str) -> Path:
+    """The file `name` in a channel directory, or its only file."""
     if name:
         path = channel / name
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found in the train channel")
+            raise FileNotFoundError(f"{path} not found in the {channel.name} channel")
         return path
     files = sorted(p for p in channel.rglob("*") if p.is_file())
     if len(files) != 1:
-        raise FileNotFoundError(f"expected one training file in {channel}, found {len(files)}: pass --data-file")
+        raise FileNotFoundError(f"expected one file in {channel}, found {len(files)}: pass {option}")
     return files[0]
 
 
-def plan(args: argparse.Namespace, channel: Path, work: Path) -> tuple[dict, list[list[str]]]:
-    """The hyperparameters (repository file overridden by the job's) and the toxiguard commands to run."""
+def plan(
+    args: argparse.Namespace, channel: Path, work: Path, embeddings_channel: Path | None = None
+) -> tuple[dict, list[list[str]]]:
+    """The hyperparameters (repository file overridden by the job's) and the toxiguard commands to run.
+
+    `embeddings_channel` is the vectors channel's directory when the job has one.
+    """
     from toxiguard.config import DEFAULT_HPARAMS, HParams
 
     base = HParams.load(DEFAULT_HPARAMS).to_dict()
@@ -70,10 +81,13 @@ def plan(args: argparse.Namespace, channel: Path, work: Path) -> tuple[dict, lis
     overrides = {name: value for name, value in given.items() if value is not None}
     hparams = HParams.from_dict({**base, **overrides}).to_dict()
     run_dir, hparams_file = work / "run", work / "hparams.json"
+    train = ["train", "--data", str(channel_file(channel, args.data_file, "--data-file")), "--run-dir", str(run_dir),
+             "--hparams", str(hparams_file), "--seed", str(args.seed),
+             "--validation-fraction", str(args.validation_fraction)]  # fmt: skip
+    if embeddings_channel is not None:
+        train += ["--embeddings", str(channel_file(embeddings_channel, args.embeddings_file, "--embeddings-file"))]
     commands = [
-        ["train", "--data", str(training_file(channel, args.data_file)), "--run-dir", str(run_dir),
-         "--hparams", str(hparams_file), "--seed", str(args.seed),
-         "--validation-fraction", str(args.validation_fraction)],
+        train,
         ["evaluate", "--run", str(run_dir)],
         ["package", "--run", str(run_dir), "--out", str(work / "artifacts")],
     ]  # fmt: skip
@@ -91,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     model_dir = Path(os.environ.get("SM_MODEL_DIR", DEFAULT_MODEL_DIR))
     with tempfile.TemporaryDirectory(prefix="toxiguard-job-") as tmp:
         work = Path(tmp)
-        hparams, commands = plan(args, channel, work)
+        embeddings = Path(os.environ.get("SM_CHANNEL_EMBEDDINGS", DEFAULT_EMBEDDINGS_DIR))
+        hparams, commands = plan(args, channel, work, embeddings if embeddings.is_dir() else None)
         (work / "hparams.json").write_text(json.dumps({"hyperparameters": hparams}, indent=2) + "\n")
         for command in commands:
             print("toxiguard " + " ".join(command), flush=True)

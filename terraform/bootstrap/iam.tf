@@ -711,7 +711,7 @@ data "aws_iam_policy_document" "training" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["data/*", "code/*"]
+      values   = ["data/*", "embeddings/*", "code/*"]
     }
   }
 
@@ -720,6 +720,7 @@ data "aws_iam_policy_document" "training" {
     actions = ["s3:GetObject"]
     resources = [
       "${local.training_scope.artifact_bucket}/data/*",
+      "${local.training_scope.artifact_bucket}/embeddings/*",
       "${local.training_scope.artifact_bucket}/code/*",
     ]
   }

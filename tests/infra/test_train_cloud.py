@@ -190,7 +190,7 @@ def test_local_data_is_uploaded_once_by_content(session, data_file, caplog):
     data_key = f"data/{hashlib.sha256(data_file.read_bytes()).hexdigest()}/train_small.csv"
     data_puts = [p for op, p in calls if op == "PutObject" and p["Key"] == data_key]
     assert len(data_puts) == 1 and data_puts[0]["ChecksumAlgorithm"] == "SHA256"
-    assert "already holds this data" in caplog.text
+    assert "already holds this file" in caplog.text
 
 
 def test_an_s3_uri_is_used_as_it_is(session):
@@ -203,6 +203,21 @@ def test_an_s3_uri_is_used_as_it_is(session):
     assert json.loads(request["HyperParameters"]["data-file"]) == "train.csv.gz"
     listing = session.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="data/")
     assert "Contents" not in listing
+
+
+def test_word_vectors_travel_in_their_own_channel(session, data_file, tmp_path):
+    vectors = tmp_path / "crawl.vec"
+    vectors.write_text("1 2\nidiot 0.5 -0.5\n")
+    calls = record_calls(session, "sagemaker")
+    start(session, data_file, embeddings=str(vectors))
+    request = sent(calls, "CreateTrainingJob")
+    uris = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in request["InputDataConfig"]}
+    vectors_key = f"embeddings/{hashlib.sha256(vectors.read_bytes()).hexdigest()}/crawl.vec"
+    assert uris["embeddings"] == f"s3://{BUCKET}/{vectors_key.rsplit('/', 1)[0]}/"
+    assert uris["train"].startswith(f"s3://{BUCKET}/data/")
+    assert json.loads(request["HyperParameters"]["embeddings-file"]) == "crawl.vec"
+    stored = session.client("s3").get_object(Bucket=BUCKET, Key=vectors_key)["Body"].read()
+    assert stored == vectors.read_bytes()
 
 
 def job_output(tmp_path, version: str) -> bytes:
@@ -279,6 +294,21 @@ def test_entry_script_maps_hyperparameters_onto_the_toxiguard_commands(tmp_path)
         ["evaluate", "--run", str(work / "run")],
         ["package", "--run", str(work / "run"), "--out", str(work / "artifacts")],
     ]  # fmt: skip
+
+
+def test_entry_script_trains_from_the_embeddings_channel_when_the_job_has_one(tmp_path):
+    channel, vectors = tmp_path / "train", tmp_path / "embeddings"
+    for directory, name in ((channel, "train.csv"), (vectors, "crawl-300d-2M.vec.gz")):
+        directory.mkdir()
+        (directory / name).write_bytes(b"x")
+    args = sagemaker_entry.build_parser().parse_args([])
+    _, commands = sagemaker_entry.plan(args, channel, tmp_path / "work", vectors)
+    assert commands[0][-2:] == ["--embeddings", str(vectors / "crawl-300d-2M.vec.gz")]
+    _, without = sagemaker_entry.plan(args, channel, tmp_path / "work")
+    assert "--embeddings" not in without[0]
+    args = sagemaker_entry.build_parser().parse_args(["--embeddings-file", "missing.vec"])
+    with pytest.raises(FileNotFoundError, match=r"missing\.vec not found in the embeddings channel"):
+        sagemaker_entry.plan(args, channel, tmp_path / "work", vectors)
 
 
 def test_the_request_hyperparameters_round_trip_through_the_toolkit(tmp_path):
