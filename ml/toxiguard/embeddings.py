@@ -155,7 +155,5 @@ def initial_word_table(word_vectors: WordVectors, rows: int, dim: int, first_row
         # Fewer words than dimensions span fewer components: the missing ones have no variance, so zeros.
         centred = np.pad(centred @ components[:dim].T, [(0, 0), (0, dim - min(dim, len(components)))])
     scaled = centred / max(centred.std(), 1e-12) * INITIAL_STD
-    positions = first_row + np.flatnonzero(covered)
-    keep = positions < rows
-    table[positions[keep]] = scaled[keep].astype(np.float32)
+    table[first_row + np.flatnonzero(covered)] = scaled.astype(np.float32)
     return table

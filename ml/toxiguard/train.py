@@ -95,7 +95,7 @@ def fit(
     network = tg_model.compile_model(tg_model.tokens_model(hp), hp.learning_rate, weights)
     vectors_summary = None
     if embeddings is not None:
-        vectors = tg_embeddings.read_vectors(embeddings, vocabulary[2 : hp.vocab_size])
+        vectors = tg_embeddings.read_vectors(embeddings, vocabulary[2 : hp.vocab_size])  # padding, OOV: no vectors
         table = tg_embeddings.initial_word_table(vectors, hp.vocab_size, hp.embedding_dim, first_row=2, seed=seed)
         network.get_layer("word_embedding").embeddings.assign(table)
         vectors_summary = vectors.summary()
