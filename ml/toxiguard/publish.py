@@ -8,7 +8,12 @@ A version is never overwritten; publishing the identical artifact again uploads 
 re-run). The gate compares the new manifest's validation ROC-AUC with the current model's (the newest published
 version, or `--baseline-version`): the mean may drop by at most `mean_tolerance`, each label by at most
 `label_tolerance` (looser, since rare labels' AUCs rest on a few dozen positives), and the label order must not
-change (the Lambda maps scores to labels by position). Needs boto3, not TensorFlow.
+change (the Lambda maps scores to labels by position). Two fairness rows follow: the final identity-bias metric on
+the test file (`metrics.fairness.bias_metric`, toxiguard.fairness) may drop by at most `bias_tolerance`, and the share
+of held-out neutral identity statements the model flags (`metrics.functional.neutral_identity_flag_rate`, lower is
+better) may rise by at most `neutral_flag_tolerance`. A current model published before these existed is not gated on
+them (a note says so); a new model without them, when the current one has them, is refused. Needs boto3, not
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -35,7 +40,13 @@ from toxiguard.aws import (
     object_exists,
     upload_file,
 )
-from toxiguard.config import GATE_LABEL_TOLERANCE, GATE_MEAN_TOLERANCE, file_sha256
+from toxiguard.config import (
+    GATE_BIAS_TOLERANCE,
+    GATE_LABEL_TOLERANCE,
+    GATE_MEAN_TOLERANCE,
+    GATE_NEUTRAL_FLAG_TOLERANCE,
+    file_sha256,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +59,9 @@ SAVED_MODEL_ENTRY = "1/saved_model.pb"  # what SageMaker's TF Serving container 
 EXIT_MISSING = 1  # a missing file, an existing version, an AWS failure
 EXIT_INVALID = 2  # an artifact whose manifest is malformed or disagrees with model.tar.gz
 EXIT_GATE = 3  # the quality gate refused the model
+# Where the gated fairness numbers sit under a manifest's "metrics"; both are shares in [0, 1].
+BIAS_METRIC = ("fairness", "bias_metric")
+NEUTRAL_FLAG_RATE = ("functional", "neutral_identity_flag_rate")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -78,7 +92,8 @@ def _number(value) -> bool:
 
 
 def check_manifest(manifest: dict, path: Path) -> None:
-    """The keys deploy reads: version, labels, thresholds (0..1, one per label), validation ROC-AUCs."""
+    """The keys deploy and the gate read: version, labels, thresholds (0..1, one per label), validation ROC-AUCs,
+    and the fairness numbers when present (absent or null in models published before they were measured)."""
     if not isinstance(manifest, dict):
         raise _invalid(path, "not a JSON object")
     version = manifest.get("version")
@@ -100,6 +115,13 @@ def check_manifest(manifest: dict, path: Path) -> None:
         raise _invalid(path, "metrics.mean_roc_auc is missing")
     if not isinstance(metrics.get("per_label", {}), dict):
         raise _invalid(path, "metrics.per_label must be an object")
+    for section, name in (BIAS_METRIC, NEUTRAL_FLAG_RATE):
+        values = metrics.get(section, {})
+        if not isinstance(values, dict):
+            raise _invalid(path, f"metrics.{section} must be an object")
+        value = values.get(name)
+        if value is not None and not (_number(value) and 0.0 <= value <= 1.0):
+            raise _invalid(path, f"metrics.{section}.{name} must be a number between 0 and 1, not {value!r}")
 
 
 def load_artifact(directory: Path) -> LocalArtifact:
@@ -144,11 +166,29 @@ class GateRow:
     metric: str
     baseline: float | None
     new: float | None
-    floor: float | None
+    limit: float | None  # the worst value that passes (None: not gated): a floor, or a ceiling if lower is better
+    lower_is_better: bool = False
 
     @property
     def passed(self) -> bool:
-        return self.floor is None or (self.new is not None and self.new >= self.floor)
+        if self.limit is None:
+            return True
+        if self.new is None:
+            return False
+        return self.new <= self.limit if self.lower_is_better else self.new >= self.limit
+
+    @property
+    def failure(self) -> str:
+        return self.metric if self.new is not None else f"{self.metric} (missing from the new manifest)"
+
+
+def _gate_row(
+    metric: str, baseline: float | None, new: float | None, tolerance: float, lower_is_better: bool = False
+) -> GateRow:
+    """A row whose limit lies `tolerance` on the worse side of the baseline; not gated without a baseline."""
+    worse = 1 if lower_is_better else -1
+    limit = None if baseline is None else baseline + worse * tolerance
+    return GateRow(metric, baseline, new, limit, lower_is_better)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,24 +208,39 @@ class GateResult:
         def fmt(value: float | None) -> str:
             return "-" if value is None else f"{value:.4f}"
 
+        def fmt_limit(row: GateRow) -> str:  # "<=" marks a ceiling: lower is better
+            return "-" if row.limit is None else f"{'<=' if row.lower_is_better else '>='}{row.limit:.4f}"
+
+        width = max([16, *(len(row.metric) for row in self.rows)])
         lines = [f"quality gate against {self.baseline_version}:",
-                 f"  {'metric':<16} {'current':>8} {'new':>8} {'delta':>8} {'floor':>8}  result"]  # fmt: skip
+                 f"  {'metric':<{width}} {'current':>8} {'new':>8} {'delta':>8} {'limit':>9}  result"]  # fmt: skip
         for row in self.rows:
             delta = "-" if row.new is None or row.baseline is None else f"{row.new - row.baseline:+.4f}"
-            verdict = "ok" if row.passed else "WORSE"
+            verdict = "ok" if row.passed else "WORSE" if row.new is not None else "MISSING"
             lines.append(
-                f"  {row.metric:<16} {fmt(row.baseline):>8} {fmt(row.new):>8} {delta:>8} {fmt(row.floor):>8}  {verdict}"
+                f"  {row.metric:<{width}} {fmt(row.baseline):>8} {fmt(row.new):>8} {delta:>8} {fmt_limit(row):>9}"
+                f"  {verdict}"
             )
         return "\n".join([*lines, *self.notes])
 
 
-def _label_auc(manifest: dict, label: str) -> float | None:
-    value = manifest["metrics"].get("per_label", {}).get(label, {}).get("roc_auc")
+def _metric(manifest: dict, *path: str) -> float | None:
+    """The number at manifest["metrics"][path[0]][path[1]]...; None where any step is missing."""
+    value = manifest["metrics"]
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
     return float(value) if _number(value) else None
 
 
-def quality_gate(new: dict, baseline: dict | None, mean_tolerance: float, label_tolerance: float) -> GateResult:
-    """Compare validation ROC-AUCs; labels must be the same, in the same order (raises otherwise)."""
+def quality_gate(
+    new: dict,
+    baseline: dict | None,
+    mean_tolerance: float,
+    label_tolerance: float,
+    bias_tolerance: float = GATE_BIAS_TOLERANCE,
+    neutral_flag_tolerance: float = GATE_NEUTRAL_FLAG_TOLERANCE,
+) -> GateResult:
+    """Compare validation ROC-AUCs and the fairness numbers; raises if the labels or their order differ."""
     if baseline is None:
         return GateResult(None, (), ("quality gate: no model published yet, so nothing to compare with (passes)",))
     if new["labels"] != baseline["labels"]:
@@ -195,14 +250,28 @@ def quality_gate(new: dict, baseline: dict | None, mean_tolerance: float, label_
             "both (publish refuses it)",
             EXIT_GATE,
         )
-    old_mean = float(baseline["metrics"]["mean_roc_auc"])
-    rows = [GateRow("mean_roc_auc", old_mean, float(new["metrics"]["mean_roc_auc"]), old_mean - mean_tolerance)]
-    notes = [f"tolerances: mean {mean_tolerance:.4f}, per label {label_tolerance:.4f}"]
+    rows = [_gate_row("mean_roc_auc", _metric(baseline, "mean_roc_auc"), _metric(new, "mean_roc_auc"), mean_tolerance)]
+    notes = [
+        f"tolerances: mean {mean_tolerance:.4f}, per label {label_tolerance:.4f}, bias metric {bias_tolerance:.4f}, "
+        f"neutral identity flag rate {neutral_flag_tolerance:.4f} (lower is better)"
+    ]
     for label in new["labels"]:
-        old, current = _label_auc(baseline, label), _label_auc(new, label)
-        rows.append(GateRow(label, old, current, None if old is None else old - label_tolerance))
+        old = _metric(baseline, "per_label", label, "roc_auc")
+        rows.append(_gate_row(label, old, _metric(new, "per_label", label, "roc_auc"), label_tolerance))
         if old is None:
             notes.append(f"{label}: the current model has no ROC-AUC for it, not gated")
+    for path, tolerance, lower_is_better in (
+        (BIAS_METRIC, bias_tolerance, False),
+        (NEUTRAL_FLAG_RATE, neutral_flag_tolerance, True),
+    ):
+        old, current = _metric(baseline, *path), _metric(new, *path)
+        rows.append(_gate_row(path[-1], old, current, tolerance, lower_is_better))
+        if old is None:
+            notes.append(f"{path[-1]}: the current model was published without it, not gated")
+        elif current is None:
+            notes.append(
+                f"{path[-1]}: the new model lacks it; a model must not drop the current one's fairness evidence"
+            )
     if new.get("data", {}).get("sha256") != baseline.get("data", {}).get("sha256"):
         notes.append("note: the two models were validated on different data, so the comparison is indicative")
     return GateResult(baseline["version"], tuple(rows), tuple(notes))
@@ -327,6 +396,8 @@ def publish(
     baseline_version: str | None = None,
     mean_tolerance: float = GATE_MEAN_TOLERANCE,
     label_tolerance: float = GATE_LABEL_TOLERANCE,
+    bias_tolerance: float = GATE_BIAS_TOLERANCE,
+    neutral_flag_tolerance: float = GATE_NEUTRAL_FLAG_TOLERANCE,
     allow_regression: bool = False,
     dry_run: bool = False,
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
@@ -349,10 +420,12 @@ def publish(
             baseline_version = earlier[-1] if earlier else None
         baseline = read_published_manifest(s3, bucket, baseline_version) if baseline_version else None
 
-    gate = quality_gate(artifact.manifest, baseline, mean_tolerance, label_tolerance)
+    gate = quality_gate(
+        artifact.manifest, baseline, mean_tolerance, label_tolerance, bias_tolerance, neutral_flag_tolerance
+    )
     print(gate.report())
     if not gate.passed:
-        failed = ", ".join(row.metric for row in gate.rows if not row.passed)
+        failed = ", ".join(row.failure for row in gate.rows if not row.passed)
         if not allow_regression:
             raise CommandError(
                 f"quality gate: {version} is worse than {gate.baseline_version} beyond the tolerance on {failed}; "

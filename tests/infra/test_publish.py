@@ -19,6 +19,7 @@ from .fake_aws import BUCKET, REGION, SHIPPED_MANIFEST, fake_aws, isolate_from_r
 V1, V2, V3 = "20270101T000000Z-aaaaaaa", "20270102T000000Z-bbbbbbb", "20270103T000000Z-ccccccc"
 MEAN = SHIPPED_MANIFEST["metrics"]["mean_roc_auc"]
 THREAT = SHIPPED_MANIFEST["metrics"]["per_label"]["threat"]["roc_auc"]
+BIAS, FLAG_RATE = 0.90, 0.05  # the published model's fairness numbers in the fairness gate tests
 
 
 @pytest.fixture
@@ -181,6 +182,65 @@ def test_a_change_of_label_order_is_refused_even_with_allow_regression(session, 
     assert keys(session, V2) == []
 
 
+def with_fairness(directory, bias_metric, flag_rate):
+    """Set the manifest's bias metric and neutral identity flag rate; None removes one."""
+
+    def change(manifest):
+        for (section, name), value in ((publish.BIAS_METRIC, bias_metric), (publish.NEUTRAL_FLAG_RATE, flag_rate)):
+            values = manifest["metrics"].setdefault(section, {})
+            if value is None:
+                values.pop(name, None)
+            else:
+                values[name] = value
+
+    _edit(directory, change)
+    return directory
+
+
+def test_gate_passes_fairness_within_tolerance(session, tmp_path, capsys):
+    assert cli_publish(with_fairness(make_artifact(tmp_path, V1), BIAS, FLAG_RATE)) == 0
+    capsys.readouterr()
+    assert cli_publish(with_fairness(make_artifact(tmp_path, V2), BIAS - 0.004, FLAG_RATE + 0.009)) == 0
+    out = capsys.readouterr().out
+    assert "bias_metric" in out and ">=0.8950" in out
+    assert "neutral_identity_flag_rate" in out and "<=0.0600" in out  # a ceiling: lower is better
+    assert "WORSE" not in out
+
+
+@pytest.mark.parametrize(
+    ("bias_metric", "flag_rate", "failed"),
+    [(BIAS - 0.006, FLAG_RATE, "bias_metric"), (BIAS, FLAG_RATE + 0.011, "neutral_identity_flag_rate")],
+    ids=["lower-bias-metric", "higher-neutral-flag-rate"],
+)
+def test_gate_refuses_a_fairness_regression(session, tmp_path, capsys, bias_metric, flag_rate, failed):
+    assert cli_publish(with_fairness(make_artifact(tmp_path, V1), BIAS, FLAG_RATE)) == 0
+    capsys.readouterr()
+    assert cli_publish(with_fairness(make_artifact(tmp_path, V2), bias_metric, flag_rate)) == 3
+    captured = capsys.readouterr()
+    assert "WORSE" in captured.out and f"beyond the tolerance on {failed};" in captured.err
+    assert keys(session, V2) == []
+
+
+def test_gate_skips_fairness_rows_when_the_published_model_has_none(session, tmp_path, capsys):
+    assert cli_publish(with_fairness(make_artifact(tmp_path, V1), None, None)) == 0
+    capsys.readouterr()
+    assert cli_publish(with_fairness(make_artifact(tmp_path, V2), 0.5, 0.9)) == 0
+    out = capsys.readouterr().out
+    assert "bias_metric: the current model was published without it, not gated" in out
+    assert "neutral_identity_flag_rate: the current model was published without it, not gated" in out
+
+
+def test_gate_refuses_a_model_that_drops_its_fairness_evidence(session, tmp_path, capsys):
+    assert cli_publish(with_fairness(make_artifact(tmp_path, V1), BIAS, FLAG_RATE)) == 0
+    capsys.readouterr()
+    assert cli_publish(with_fairness(make_artifact(tmp_path, V2), None, None)) == 3
+    captured = capsys.readouterr()
+    assert "must not drop the current one's fairness evidence" in captured.out
+    assert "bias_metric (missing from the new manifest)" in captured.err
+    assert "neutral_identity_flag_rate (missing from the new manifest)" in captured.err
+    assert keys(session, V2) == []
+
+
 def test_dry_run_gates_and_prints_but_uploads_nothing(session, tmp_path, capsys):
     assert cli_publish(make_artifact(tmp_path, V1), "--dry-run") == 0
     assert "dry run, nothing uploaded" in capsys.readouterr().out
@@ -215,8 +275,20 @@ def test_large_files_go_up_in_parts_each_with_a_sha256(session, tmp_path, caplog
         (lambda d: (d / "model.tar.gz").write_bytes(b"x" * 10), "records", 2),  # size differs from the manifest
         (lambda d: _edit(d, lambda m: m["thresholds"].pop("threat")), "thresholds must have exactly the labels", 2),
         (lambda d: _edit(d, lambda m: m.update(version="20270101T000000Z-0000000")), "does not match the directory", 2),
+        (lambda d: with_fairness(d, "high", None), "metrics.fairness.bias_metric must be a number between 0 and 1", 2),
+        (lambda d: with_fairness(d, None, 1.5), "neutral_identity_flag_rate must be a number between 0 and 1", 2),
+        (lambda d: _edit(d, lambda m: m["metrics"].update(functional=[])), "metrics.functional must be an object", 2),
     ],
-    ids=["bad-json", "no-tarball", "size-mismatch", "missing-threshold", "version-mismatch"],
+    ids=[
+        "bad-json",
+        "no-tarball",
+        "size-mismatch",
+        "missing-threshold",
+        "version-mismatch",
+        "bias-metric-not-a-number",
+        "flag-rate-above-1",
+        "functional-not-an-object",
+    ],
 )
 def test_a_damaged_artifact_is_refused_before_any_upload(session, tmp_path, capsys, damage, message, code):
     artifact = make_artifact(tmp_path, V1)
