@@ -18,11 +18,13 @@ import tensorflow as tf
 from keras import layers, ops
 
 from toxiguard.config import LABELS, OOV_ID, PAD_ID, SEARCH_SCALES, SEARCH_SPACE, HParams
+from toxiguard.normalize import TextNormalizer
 
 # TextVectorization's own "lower_and_strip_punctuation" pattern, so subwords split text exactly as it does.
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 SUBWORD_NGRAM_WIDTHS = (3, 4, 5)
 VECTORIZER = "vectorizer"
+NORMALIZER = "normalizer"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -56,9 +58,10 @@ def make_vectorizer(vocabulary: list[str] | None = None, max_tokens: int | None 
 
 
 def adapt_vocabulary(texts: list[str], max_tokens: int, batch_size: int = 2048) -> list[str]:
-    """Vocabulary of the training texts, most frequent first (including the two reserved entries)."""
+    """Vocabulary of the normalized training texts, most frequent first (including the two reserved entries)."""
     vectorizer = make_vectorizer(max_tokens=max_tokens)
-    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(batch_size))
+    normalizer = TextNormalizer()
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(texts).batch(batch_size).map(normalizer))
     return vectorizer.get_vocabulary()
 
 
@@ -393,15 +396,20 @@ def compile_model(model: keras.Model, learning_rate: float, label_weights: np.nd
 
 
 class Featurizer:
-    """The layers that turn raw strings into the network's inputs, shared by training and serving."""
+    """The layers that turn raw strings into the network's inputs, shared by training and serving.
+
+    Texts are normalized first (`toxiguard.normalize`), so "1d10t" and "idiot" are the same word.
+    """
 
     def __init__(self, vocabulary: list[str], hp: HParams):
+        self.normalizer = TextNormalizer(name=NORMALIZER)
         self.vectorizer = make_vectorizer(vocabulary[: hp.vocab_size])
         self.window = TokenWindow(hp.max_length, name="token_window")
         self.hasher = SubwordHasher(hp.max_length, hp.subword_buckets, hp.subword_max_ngrams, name="subword_hasher")
 
     def __call__(self, texts):
-        return self.window(self.vectorizer(texts)), self.hasher(texts)
+        normalized = self.normalizer(texts)
+        return self.window(self.vectorizer(normalized)), self.hasher(normalized)
 
 
 def serving_model(featurizer: Featurizer, network: keras.Model) -> keras.Model:
@@ -410,10 +418,12 @@ def serving_model(featurizer: Featurizer, network: keras.Model) -> keras.Model:
     return keras.Model(text, network(list(featurizer(text))), name="toxiguard")
 
 
-def folded_serving_model(model: keras.Model, hp: HParams) -> keras.Model:
+def folded_serving_model(model: keras.Model, hp: HParams, ngram: keras.layers.Layer | None = None) -> keras.Model:
     """`model`'s exact function with subword embeddings folded into the vocabulary (`FoldedWordVectors`).
 
-    `model` is a string-input model from `serving_model` (as `toxiguard train` saves it).
+    `model` is a string-input model from `serving_model` (as `toxiguard train` saves it). With `ngram` (an
+    `NgramLinear` layer), the result serves the plain average of both models' scores from one graph, which
+    normalizes each text once for both.
     """
     vectorizer = model.get_layer(VECTORIZER)
     network = next(layer for layer in model.layers if isinstance(layer, keras.Model))
@@ -427,12 +437,15 @@ def folded_serving_model(model: keras.Model, hp: HParams) -> keras.Model:
     folded[2 : 2 + len(vocabulary)] += means
 
     text = keras.Input(shape=(), dtype="string", name="text")
-    token_ids = model.get_layer("token_window")(vectorizer(text))
+    normalized = TextNormalizer(name=NORMALIZER)(text)
+    token_ids = model.get_layer("token_window")(vectorizer(normalized))
     vectors_layer = FoldedWordVectors(hp.vocab_size, hp.embedding_dim, hp.max_length, hp.subword_buckets,
                                       hp.subword_max_ngrams, name="folded_word_vectors")  # fmt: skip
-    vectors = vectors_layer(text, token_ids)
+    vectors = vectors_layer(normalized, token_ids)
     vectors_layer.set_weights([folded, subword_table])
     scores = _classifier(vectors, PaddingMask(name="padding_mask")(token_ids), hp, fused=True)
+    if ngram is not None:
+        scores = layers.Average(name="ensemble")([scores, ngram(normalized)])
     folded_model = keras.Model(text, scores, name="toxiguard_folded")
     for name in ("bilstm", "dense", "scores"):
         folded_model.get_layer(name).set_weights(network.get_layer(name).get_weights())

@@ -16,8 +16,10 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import roc_auc_score
 
+from toxiguard import augment as tg_augment
 from toxiguard import embeddings as tg_embeddings
 from toxiguard import model as tg_model
+from toxiguard import ngram as tg_ngram
 from toxiguard.config import LABELS, SEED, VALIDATION_FRACTION, HParams
 from toxiguard.data import LabelledData, load_split
 
@@ -130,21 +132,34 @@ def train(
     seed: int = SEED,
     validation_fraction: float = VALIDATION_FRACTION,
     embeddings: Path | None = None,
+    augment: bool = True,
+    suite_templates: bool = False,
 ) -> dict:
+    """Train the Bi-LSTM and the n-gram model on the (augmented) training split into `run_dir`."""
     started = time.perf_counter()
     data, train_data, validation = load_split(data_path, validation_fraction, seed)
+    split_rows = len(train_data)
+    augmentation = None
+    if augment:
+        train_data, augmentation = tg_augment.augment(train_data, seed, suite_templates)
     model, summary = fit(train_data, validation, hp, seed, embeddings=embeddings)
+    ngram_started = time.perf_counter()
+    ngram_model = tg_ngram.fit_ngram_model(train_data.texts, train_data.labels)
+    summary["ngram_seconds"] = time.perf_counter() - ngram_started
+    summary["ngram_features"] = len(ngram_model.features)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     model.save(run_dir / MODEL_FILE)
+    ngram_model.save(run_dir / tg_ngram.NGRAM_FILE)
     record = {
         "data": {**data.summary(), "path": str(Path(data_path).resolve())},
         "split": {
             "seed": seed,
             "validation_fraction": validation_fraction,
-            "train_rows": len(train_data),
+            "train_rows": split_rows,
             "validation_rows": len(validation),
         },
+        "augmentation": augmentation,
         "hyperparameters": hp.to_dict(),
         "training": {**summary, "total_seconds": time.perf_counter() - started},
         "tensorflow_version": tf.__version__,
@@ -159,10 +174,10 @@ def train(
     return record
 
 
-def load_run(run_dir: Path) -> tuple[keras.Model, dict]:
-    """The trained string-input model and its `train.json` record."""
+def load_run(run_dir: Path) -> tuple[keras.Model, tg_ngram.NgramModel, dict]:
+    """The trained string-input Bi-LSTM, the n-gram model and the run's `train.json` record."""
     record_path = run_dir / TRAIN_FILE
     if not record_path.exists():
         raise FileNotFoundError(f"{record_path} not found: run `toxiguard train` first")
     model = keras.models.load_model(run_dir / MODEL_FILE, compile=False)  # no optimizer state in exports
-    return model, json.loads(record_path.read_text())
+    return model, tg_ngram.NgramModel.load(run_dir / tg_ngram.NGRAM_FILE), json.loads(record_path.read_text())
