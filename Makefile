@@ -14,6 +14,8 @@ SERVING_TF_VENV := .venv-serving-tf
 SERVING_TF_STAMP := $(SERVING_TF_VENV)/.installed-stamp
 
 DATA ?= ../shared/data/jigsaw/train_assembled.csv.gz
+# Labelled test comments for `make evaluate` (the honest check: the validation split flatters); empty skips it.
+TEST ?= $(wildcard ../shared/data/jigsaw/test_dev.csv.gz)
 RUN ?= runs/latest
 # Optional pretrained word vectors for `make train` (fastText .vec, word2vec text or GloVe .txt, plain or .gz).
 EMBEDDINGS ?=
@@ -76,8 +78,8 @@ train: install ## train the Bi-LSTM on $(DATA) into $(RUN) (hyperparameters: ml/
 tune: install ## keras-tuner random search ($(TRIALS) trials); writes ml/configs/hparams.json
 	$(BIN)/toxiguard tune --data $(DATA) --max-trials $(TRIALS)
 
-evaluate: install ## validation report for $(RUN), with the NB-SVM baseline side by side
-	$(BIN)/toxiguard evaluate --run $(RUN)
+evaluate: install ## report for $(RUN): validation, the TEST file, identity bias, functional suite, model card
+	$(BIN)/toxiguard evaluate --run $(RUN) $(if $(TEST),--test $(TEST))
 
 package: install ## export $(RUN) as $(ARTIFACTS)/<version>/ (model.tar.gz + manifest.json + report)
 	$(BIN)/toxiguard package --run $(RUN) --out $(ARTIFACTS)

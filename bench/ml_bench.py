@@ -1,7 +1,9 @@
 """ML benchmarks: training throughput (bucketed vs padded) and in-process serving through the exported signature.
 
 Writes `bench/results/ml.json`. Targets (2 cores): full training run on the 52k rows within 10 minutes;
-one comment p50 <= 1.5 ms; >= 8,000 comments/s in batches. Every loop is bounded in count and time.
+one comment p50 <= 1.5 ms; >= 8,000 comments/s in batches. The previous packaged model (the second newest under
+artifacts/, or `--previous`) is measured in the same run, so its ratios hold on this machine. Every loop is
+bounded in count and time.
 """
 
 from __future__ import annotations
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--artifact", type=Path, help="packaged model (default: newest under artifacts/)")
+    parser.add_argument("--previous", type=Path,
+                        help="packaged model to compare with in the same run (default: second newest)")  # fmt: skip
     parser.add_argument("--train-steps", type=int, default=60, help="batches timed per pipeline")
     parser.add_argument("--single-requests", type=int, default=2000)
     parser.add_argument("--time-budget", type=float, default=30.0, help="seconds per serving measurement")
@@ -148,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     artifact = Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
+    previous_dir = args.previous or next(
+        (p.parent for p in sorted(DEFAULT_ARTIFACTS.glob("*/manifest.json"), reverse=True)[1:]), None
+    )
     hp = HParams.from_dict(artifact.manifest["hyperparameters"])
     if not args.data.exists():
         print(f"bench: {args.data} not found (the shared data must sit beside the checkout)", file=sys.stderr)
@@ -158,6 +165,22 @@ def main(argv: list[str] | None = None) -> int:
     training = bench_training(train, hp, args.train_steps)
     print("timing serving ...", file=sys.stderr)
     serving = bench_serving(artifact, validation.texts, args.single_requests, args.time_budget)
+    previous = None
+    if previous_dir is not None:
+        print(f"timing the previous model {previous_dir.name} ...", file=sys.stderr)
+        previous_artifact = Artifact(previous_dir)
+        previous_serving = bench_serving(previous_artifact, validation.texts, args.single_requests, args.time_budget)
+        previous = {
+            "model_version": previous_artifact.version,
+            "single_comment": previous_serving["single_comment"],
+            "batch_64_scorer": previous_serving["batch_64_scorer"],
+            "batch_256_scorer": previous_serving["batch_256_scorer"],
+            "model_tar_gz_bytes": previous_artifact.manifest["artifact"]["bytes"],
+            "single_comment_p50_ratio": serving["single_comment"]["p50_ms"]
+            / previous_serving["single_comment"]["p50_ms"],
+            "batch_64_scorer_throughput_ratio": serving["batch_64_scorer"]["comments_per_second"]
+            / previous_serving["batch_64_scorer"]["comments_per_second"],
+        }
     manifest = artifact.manifest
     metrics = manifest["metrics"]
     results = {
@@ -172,10 +195,12 @@ def main(argv: list[str] | None = None) -> int:
         "training": {**training, "full_run_seconds": manifest["training"]["total_seconds"]},
         "serving_in_process": serving,
         "model_size": {"model_tar_gz_bytes": manifest["artifact"]["bytes"], "parameters": artifact.parameter_count},
+        "previous_model_same_run": previous,
         "quality": {
             "validation_mean_roc_auc": metrics["mean_roc_auc"],
             "baseline_validation_mean_roc_auc": metrics["baseline_mean_roc_auc"],
             "delta": metrics["comparison"]["mean_roc_auc_delta"] if metrics.get("comparison") else None,
+            "test_mean_roc_auc": (metrics.get("test") or {}).get("mean_roc_auc"),
         },
         "targets": TARGETS,
     }

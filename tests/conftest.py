@@ -36,7 +36,7 @@ def tiny_run(tmp_path_factory, tiny_hparams) -> Path:
 
     run_dir = tmp_path_factory.mktemp("run")
     train(FIXTURES / "train_small.csv", run_dir, tiny_hparams, seed=7, validation_fraction=0.3)
-    evaluate_run(run_dir)
+    evaluate_run(run_dir, test_path=FIXTURES / "test.csv", test_labels=FIXTURES / "test_labels.csv")
     return run_dir
 
 

@@ -34,8 +34,10 @@ from toxiguard.config import (
     DEFAULT_DATA,
     DEFAULT_HPARAMS,
     DEFAULT_RUN_DIR,
+    GATE_BIAS_TOLERANCE,
     GATE_LABEL_TOLERANCE,
     GATE_MEAN_TOLERANCE,
+    GATE_NEUTRAL_FLAG_TOLERANCE,
     LABELS,
     PROJECT_ROOT,
     SEED,
@@ -103,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     log.info("hyperparameters from %s: %s", args.hparams, hp.to_dict())
     train(
         args.data, args.run_dir, hp, seed=args.seed, validation_fraction=args.validation_fraction,
-        embeddings=args.embeddings,
+        embeddings=args.embeddings, augment=not args.no_augment, suite_templates=args.suite_templates,
     )  # fmt: skip
     return 0
 
@@ -119,7 +121,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from toxiguard import evaluate
 
     if args.data is None:
-        report = evaluate.evaluate_run(args.run, with_baseline=not args.no_baseline)
+        previous = None if args.previous == "none" else Path(args.previous) if args.previous else _newest(args.run)
+        report = evaluate.evaluate_run(
+            args.run, with_baseline=not args.no_baseline, test_path=args.test, test_labels=args.test_labels,
+            previous=previous,
+        )  # fmt: skip
     elif args.labels is None and not zipfile.is_zipfile(args.data):
         print(
             f"toxiguard evaluate: --labels is required with {args.data} (only the competition .zip holds both files)",
@@ -140,6 +146,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = {name: round(m["mean_roc_auc"], 4) for name, m in report["models"].items()}
     print(json.dumps({"kind": report["kind"], "mean_roc_auc": summary, "comparison": report.get("comparison")}))
     return 0
+
+
+def _newest(run_dir: Path) -> Path | None:
+    """The newest packaged model, to compare a run with; None when there is none yet."""
+    try:
+        return latest_artifact(DEFAULT_ARTIFACTS)
+    except FileNotFoundError:
+        log.info("no packaged model to compare %s with", run_dir)
+        return None
 
 
 def _baseline_training_split(path: Path, manifest: dict):
@@ -243,7 +258,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
         result = publish.publish(
             args.artifact or latest_artifact(DEFAULT_ARTIFACTS), args.bucket, aws.session(args.region),
             baseline_version=args.baseline_version, mean_tolerance=args.tolerance,
-            label_tolerance=args.label_tolerance, allow_regression=args.allow_regression, dry_run=args.dry_run,
+            label_tolerance=args.label_tolerance, bias_tolerance=args.bias_tolerance,
+            neutral_flag_tolerance=args.neutral_flag_tolerance, allow_regression=args.allow_regression,
+            dry_run=args.dry_run,
             multipart_threshold=args.multipart_threshold_mb * aws.MIB,
         )  # fmt: skip
         if result.uploaded:
@@ -316,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
         p.add_argument("--api", metavar="URL", help="score through a running API instead (e.g. http://127.0.0.1:8000)")
 
-    p = sub.add_parser("train", help="train the Bi-LSTM")
+    p = sub.add_parser("train", help="train the Bi-LSTM and the n-gram model")
     data_options(p)
     p.add_argument("--hparams", type=Path, default=DEFAULT_HPARAMS, help="hyperparameters JSON (written by tune)")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help="where the model and train.json go")
@@ -324,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embeddings", type=_existing_file, metavar="FILE",
                    help="pretrained word vectors to start the word embedding from: fastText .vec, word2vec text or "
                    "GloVe .txt, optionally .gz (wider vectors are PCA-reduced to embedding_dim)")  # fmt: skip
+    p.add_argument("--no-augment", action="store_true",
+                   help="train on the training split alone (no identity swaps, template sentences or obfuscated "
+                   "copies)")  # fmt: skip
+    p.add_argument("--suite-templates", action="store_true",
+                   help="also train on the functional suite's train-part templates (off: they taught sentence "
+                   "shapes, see docs/model-quality.md)")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="search hyperparameters with keras-tuner")
@@ -343,6 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-data", type=Path, default=DEFAULT_DATA,
                    help="training file for the baseline when evaluating --data (default: %(default)s)")  # fmt: skip
     p.add_argument("--no-baseline", action="store_true", help="skip the NB-SVM baseline")
+    p.add_argument("--test", type=_existing_file,
+                   help="with --run: labelled test comments in the training file's format (e.g. test_dev.csv.gz), "
+                   "or Kaggle's test.csv with --test-labels")  # fmt: skip
+    p.add_argument("--test-labels", type=_existing_file, help="with --test: Kaggle's test_labels.csv")
+    p.add_argument("--previous",
+                   help="with --run: a packaged model to score side by side ('none' for none; default: the newest "
+                   "under artifacts/)")  # fmt: skip
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("package", help="export a run as artifacts/<version>/")
@@ -386,6 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest allowed drop of the mean validation ROC-AUC (default: %(default)s)")  # fmt: skip
     p.add_argument("--label-tolerance", type=_tolerance, default=GATE_LABEL_TOLERANCE,
                    help="largest allowed drop of any label's ROC-AUC, looser as rare labels are noisy "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--bias-tolerance", type=_tolerance, default=GATE_BIAS_TOLERANCE,
+                   help="largest allowed drop of the identity-bias metric (default: %(default)s)")  # fmt: skip
+    p.add_argument("--neutral-flag-tolerance", type=_tolerance, default=GATE_NEUTRAL_FLAG_TOLERANCE,
+                   help="largest allowed rise of the share of neutral identity statements flagged "
                    "(default: %(default)s)")  # fmt: skip
     p.add_argument("--allow-regression", action="store_true",
                    help="publish even if the metrics gate fails (label changes are still refused)")  # fmt: skip

@@ -1,10 +1,16 @@
-"""Evaluate the Bi-LSTM against the NB-SVM baseline: metrics, thresholds, plots and a JSON + Markdown report.
+"""Evaluate the shipped model side by side with its parts, the NB-SVM baseline and the model it would replace.
+
+Models: `toxiguard` (what is shipped: the Bi-LSTM and the n-gram model averaged in one graph), `bilstm` and `ngram`
+(its parts), `nbsvm_baseline` (scikit-learn NB-SVM on the same training rows, without augmentation) and, when
+given, `previous` (a packaged artifact, e.g. the one in production).
 
 Two modes:
-- validation (`evaluate_run`): the run's own validation split; per-label thresholds are chosen here
-  by maximising F1, and `package` ships them.
-- evaluation files (`evaluate_files`): Kaggle's `test.csv` + `test_labels.csv` scored with the shipped
-  thresholds, so the numbers say how those thresholds behave on unseen data.
+- a training run (`evaluate_run`): its validation split, where per-label thresholds are chosen by maximising F1
+  (`package` ships them); a test file (`--test`), the honest check, since the validation split is cut from the
+  same non-random sample as the training rows; identity-bias metrics on the real comments of both; the functional
+  suite's held-out templates. All of it goes into one report (JSON, Markdown with a model card, PNG charts).
+- evaluation files (`evaluate_files`): Kaggle's `test.csv` + `test_labels.csv` scored by a packaged model with its
+  shipped thresholds.
 """
 
 from __future__ import annotations
@@ -21,16 +27,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
+from toxiguard import fairness, functional
 from toxiguard.baseline import NBSVM
 from toxiguard.config import LABELS
-from toxiguard.data import LabelledData, load_evaluation, load_split
+from toxiguard.data import LabelledData, load_evaluation, load_labelled, load_split
 
 log = logging.getLogger(__name__)
 
 THRESHOLD_RULE = "per label, the score threshold that maximises F1 on the validation split"
-TARGET_DELTA = 0.010  # the Bi-LSTM must beat the baseline's mean ROC-AUC by this much
-MODEL_NAME, BASELINE_NAME = "bilstm", "nbsvm_baseline"
+TARGET_DELTA = 0.005  # on the test file, the shipped model must beat the baseline's mean ROC-AUC by this much
+SHIPPED_NAME, MODEL_NAME, NGRAM_NAME = "toxiguard", "bilstm", "ngram"
+BASELINE_NAME, PREVIOUS_NAME = "nbsvm_baseline", "previous"
 REPORT_JSON, REPORT_MD = "report.json", "report.md"
+TOXIC = LABELS.index("toxic")
 
 Scorer = Callable[[list[str]], np.ndarray]
 
@@ -129,7 +138,7 @@ def plot_training(history: dict[str, list[float]], out_dir: Path) -> str:
         key = f"val_roc_auc_{name}"
         if key in history:
             auc_axis.plot(epochs, history[key], linewidth=1, alpha=0.7, label=name)
-    auc_axis.set(title="Validation ROC-AUC", xlabel="epoch")
+    auc_axis.set(title="Validation ROC-AUC (Bi-LSTM)", xlabel="epoch")
     for axis in (loss_axis, auc_axis):
         axis.set_xticks(epochs)
         axis.legend(fontsize=8)
@@ -138,6 +147,50 @@ def plot_training(history: dict[str, list[float]], out_dir: Path) -> str:
     fig.savefig(out_dir / "training_curves.png", dpi=80)
     plt.close(fig)
     return "training_curves.png"
+
+
+def plot_functional(results: dict[str, dict], out_dir: Path) -> str:
+    """Held-out pass rate per functionality, one bar per model."""
+    functionalities = [
+        f for f in functional.FUNCTIONALITIES if f in next(iter(results.values()))["pass_rates"]["heldout"]
+    ]
+    fig, axis = plt.subplots(figsize=(12, 0.35 * len(functionalities) * len(results) ** 0.5 + 2))
+    height = 0.8 / len(results)
+    positions = np.arange(len(functionalities))
+    for i, (name, result) in enumerate(results.items()):
+        rates = [result["pass_rates"]["heldout"][f]["pass_rate"] or 0.0 for f in functionalities]
+        axis.barh(positions + i * height, rates, height, label=name)
+    axis.set_yticks(positions + height * (len(results) - 1) / 2, functionalities)
+    axis.invert_yaxis()
+    axis.set(xlim=(0, 1), xlabel="pass rate", title="Functional suite, held-out templates: pass rate per functionality")
+    axis.legend(fontsize=8, loc="lower right")
+    axis.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_dir / "functional_pass_rates.png", dpi=80)
+    plt.close(fig)
+    return "functional_pass_rates.png"
+
+
+def plot_identity_flag_rates(results: dict[str, dict], out_dir: Path) -> str:
+    """Share of held-out neutral and positive identity statements flagged, per identity term and model."""
+    terms = sorted(next(iter(results.values()))["identity_neutral_flag_rate"]["per_term"])
+    fig, axis = plt.subplots(figsize=(12, 0.22 * len(terms) + 2))
+    height = 0.8 / len(results)
+    positions = np.arange(len(terms))
+    for i, (name, result) in enumerate(results.items()):
+        per_term = result["identity_neutral_flag_rate"]["per_term"]
+        axis.barh(positions + i * height, [per_term[t]["flag_rate"] for t in terms], height, label=name)
+    axis.axvline(functional.MAX_TERM_FLAG_RATE, color="red", linestyle=":", label="target (per term)")
+    axis.set_yticks(positions + height * (len(results) - 1) / 2, terms, fontsize=8)
+    axis.invert_yaxis()
+    axis.set(xlim=(0, 1), xlabel="flagged share (lower is better)",
+             title="Neutral and positive statements that mention an identity: flagged share per term")  # fmt: skip
+    axis.legend(fontsize=8, loc="lower right")
+    axis.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_dir / "identity_flag_rates.png", dpi=80)
+    plt.close(fig)
+    return "identity_flag_rates.png"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -149,39 +202,20 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def render_markdown(report: dict) -> str:
-    models = report["models"]
+def _metrics_tables(models: dict, thresholded: str) -> list[str]:
     names = list(models)
     lines = [
-        f"# toxiguard evaluation ({report['kind']})",
-        "",
-        f"Data: `{Path(report['data']['source']).name}` ({report['data']['rows']} rows, sha256 "
-        f"`{report['data']['sha256'][:12]}…`).",
-        f"Thresholds: {report['threshold_rule']}.",
-        "",
         "| model | mean ROC-AUC | mean PR-AUC |",
         "|---|---|---|",
         *[f"| {n} | {_fmt(models[n]['mean_roc_auc'])} | {_fmt(models[n]['mean_pr_auc'])} |" for n in names],
         "",
-    ]
-    if "comparison" in report:
-        c = report["comparison"]
-        verdict = "meets" if c["meets_target"] else "does not meet"
-        lines += [
-            f"Bi-LSTM minus baseline, mean ROC-AUC: **{c['mean_roc_auc_delta']:+.4f}** "
-            f"({verdict} the +{c['target_delta']:.3f} target).",
-            "",
-        ]
-    lines += [
-        "## Per label",
-        "",
         "| label | positives | "
         + " | ".join(f"{n} ROC-AUC | {n} PR-AUC" for n in names)
-        + f" | threshold | precision | recall | F1 ({MODEL_NAME}) |",
+        + f" | threshold | precision | recall | F1 ({thresholded}) |",
         "|---|---|" + "---|---|" * len(names) + "---|---|---|---|",
     ]
     for label in LABELS:
-        main = models[MODEL_NAME]["labels"][label]
+        main = models[thresholded]["labels"][label]
         cells = [
             f"{_fmt(models[n]['labels'][label]['roc_auc'])} | {_fmt(models[n]['labels'][label]['pr_auc'])}"
             for n in names
@@ -192,7 +226,85 @@ def render_markdown(report: dict) -> str:
             + f" | {_fmt(main['threshold'])} | {_fmt(main.get('precision'))} | {_fmt(main.get('recall'))}"
             + f" | {_fmt(main.get('f1'))} |"
         )
-    lines += ["", *[f"![{p}]({p})" for p in report["plots"]], ""]
+    return [*lines, ""]
+
+
+def _comparison_line(comparison: dict) -> str:
+    verdict = "meets" if comparison["meets_target"] else "does not meet"
+    return (
+        f"{comparison['model']} minus {comparison['baseline']}, mean ROC-AUC: "
+        f"**{comparison['mean_roc_auc_delta']:+.4f}** ({verdict} the +{comparison['target_delta']:.3f} target)."
+    )
+
+
+def _functional_section(results: dict[str, dict]) -> list[str]:
+    names = list(results)
+    first = results[names[0]]
+    lines = [
+        "## Functional suite (held-out templates)",
+        "",
+        f"{first['cases']} generated cases (`toxiguard/resources/functional_suite.jsonl`); templates are split into a"
+        " train part (used to augment training data) and a held-out part. Only held-out numbers are evidence.",
+        "",
+        "| functionality | cases | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for functionality, entry in first["pass_rates"]["heldout"].items():
+        rates = [_fmt(results[n]["pass_rates"]["heldout"][functionality]["pass_rate"]) for n in names]
+        lines.append(f"| {functionality} | {entry['cases']} | " + " | ".join(rates) + " |")
+    lines += ["", "| target | goal | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for target, entry in first["targets"].items():
+        cells = []
+        for n in names:
+            t = results[n]["targets"][target]
+            cells.append(f"{_fmt(t['value'])} {'✅' if t['met'] else '❌'}")
+        lines.append(f"| {target} | {entry['goal']} {entry['threshold']} | " + " | ".join(cells) + " |")
+    train_rates = {n: results[n]["train_split"]["identity_neutral_flag_rate"]["flag_rate"] for n in names}
+    lines += [
+        "",
+        "For comparison, the *train* templates' neutral identity flag rate (seen in training when augmenting): "
+        + ", ".join(f"{n} {_fmt(v)}" for n, v in train_rates.items())
+        + ".",
+        "",
+    ]
+    return lines
+
+
+def render_markdown(report: dict) -> str:
+    from toxiguard.model_card import render_model_card
+
+    lines = [
+        f"# toxiguard evaluation ({report['kind']})",
+        "",
+        f"Data: `{Path(report['data']['source']).name}` ({report['data']['rows']} rows, sha256 "
+        f"`{report['data']['sha256'][:12]}…`).",
+        f"Thresholds: {report['threshold_rule']}.",
+        "",
+    ]
+    if "comparison" in report:
+        lines += [_comparison_line(report["comparison"]), ""]
+    lines += _metrics_tables(report["models"], report["thresholded_model"])
+    if "test" in report:
+        test = report["test"]
+        lines += [
+            f"## Test file: `{Path(test['data']['source']).name}` ({test['data']['rows']} rows)",
+            "",
+            "Real comments from outside the training sample, scored with the thresholds chosen on validation.",
+            "",
+            *([_comparison_line(test["comparison"]), ""] if "comparison" in test else []),
+            *_metrics_tables(test["models"], report["thresholded_model"]),
+        ]
+    if "fairness" in report:
+        for name, result in report["fairness"]["results"].items():
+            lines += [
+                fairness.render_bias_markdown(result, f"Identity bias: {name} ({report['fairness']['data']})"),
+                "",
+            ]
+    if "functional" in report:
+        lines += _functional_section(report["functional"])
+    if "model_card" in report:
+        lines += [render_model_card(report), ""]
+    lines += [*[f"![{p}]({p})" for p in report["plots"]], ""]
     return "\n".join(lines)
 
 
@@ -204,55 +316,143 @@ def write_report(report: dict, out_dir: Path) -> Path:
     return out_dir / REPORT_JSON
 
 
-def _compare(models: dict) -> dict:
-    delta = models[MODEL_NAME]["mean_roc_auc"] - models[BASELINE_NAME]["mean_roc_auc"]
-    return {"mean_roc_auc_delta": delta, "target_delta": TARGET_DELTA, "meets_target": bool(delta >= TARGET_DELTA)}
-
-
-def _score_and_report(
-    kind: str,
-    evaluated: LabelledData,
-    scores: dict[str, np.ndarray],
-    thresholds: dict[str, float] | None,
-    out_dir: Path,
-) -> dict:
-    """Metrics for each scored model; the baseline picks its own max-F1 thresholds only in validation mode."""
-    models = {}
-    for name, s in scores.items():
-        fixed = thresholds if name == MODEL_NAME else None
-        models[name] = label_metrics(evaluated.labels, s, fixed)
-    report = {
-        "kind": kind,
-        "data": evaluated.summary(),
-        "threshold_rule": THRESHOLD_RULE,
-        "models": models,
-        "thresholds": {k: v["threshold"] for k, v in models[MODEL_NAME]["labels"].items()},
+def _compare(models: dict, model: str) -> dict:
+    delta = models[model]["mean_roc_auc"] - models[BASELINE_NAME]["mean_roc_auc"]
+    return {
+        "model": model,
+        "baseline": BASELINE_NAME,
+        "mean_roc_auc_delta": delta,
+        "target_delta": TARGET_DELTA,
+        "meets_target": bool(delta >= TARGET_DELTA),
     }
-    if BASELINE_NAME in models:
-        report["comparison"] = _compare(models)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    report["plots"] = plot_curves(evaluated.labels, scores, out_dir)
-    return report
 
 
-def evaluate_run(run_dir: Path, data_path: Path | None = None, with_baseline: bool = True) -> dict:
-    """Validation report for a training run, written to `<run_dir>/report/`."""
-    from toxiguard.model import score_texts
+def _metrics(labels: np.ndarray, scores: dict[str, np.ndarray], thresholds: dict[str, dict[str, float] | None]) -> dict:
+    return {name: label_metrics(labels, s, thresholds.get(name)) for name, s in scores.items()}
+
+
+def _load_test(test_path: Path, test_labels: Path | None) -> LabelledData:
+    """A test file in the training format (with labels), or Kaggle's test.csv + test_labels.csv."""
+    return load_labelled(test_path) if test_labels is None else load_evaluation(test_path, test_labels)
+
+
+class Scorers(dict):
+    """Model name -> `texts -> scores`, with each model's thresholds (None: chosen on validation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.thresholds: dict[str, dict[str, float] | None] = {}
+
+    def add(self, name: str, scorer: Scorer, thresholds: dict[str, float] | None = None) -> None:
+        self[name] = scorer
+        self.thresholds[name] = thresholds
+
+    def score(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return {name: scorer(texts) for name, scorer in self.items()}
+
+
+def run_scorers(run_dir: Path, baseline_train: LabelledData | None, previous: Path | None) -> tuple[Scorers, dict]:
+    """The run's shipped graph and its parts, the baseline fitted on `baseline_train`, a previous artifact."""
+    import keras
+
+    from toxiguard.config import HParams
+    from toxiguard.model import folded_serving_model, text_scorer
+    from toxiguard.ngram import NgramLinear
+    from toxiguard.normalize import TextNormalizer
     from toxiguard.train import load_run
 
-    model, record = load_run(run_dir)
+    model, ngram_model, record = load_run(run_dir)
+    ngram = NgramLinear(ngram_model, name="ngram")
+    text = keras.Input(shape=(), dtype="string")
+    scorers = Scorers()
+    scorers.add(
+        SHIPPED_NAME, text_scorer(folded_serving_model(model, HParams.from_dict(record["hyperparameters"]), ngram))
+    )
+    scorers.add(MODEL_NAME, text_scorer(model))
+    scorers.add(NGRAM_NAME, text_scorer(keras.Model(text, ngram(TextNormalizer()(text)))))
+    if baseline_train is not None:
+        scorers.add(BASELINE_NAME, NBSVM().fit(baseline_train.texts, baseline_train.labels).predict)
+    if previous is not None:
+        from toxiguard.export import Artifact
+
+        artifact = Artifact(previous)
+        scorers.add(PREVIOUS_NAME, artifact.score, artifact.thresholds)
+    return scorers, record
+
+
+def fairness_section(texts: list[str], labels: np.ndarray, scores: dict[str, np.ndarray], description: str) -> dict:
+    """Jigsaw Unintended Bias metrics on the toxic label for each model, on the given real comments."""
+    results = {
+        name: fairness.bias_metrics(texts, labels[:, TOXIC], s[:, TOXIC], label="toxic") for name, s in scores.items()
+    }
+    return {"data": description, "results": results}
+
+
+def evaluate_run(
+    run_dir: Path,
+    data_path: Path | None = None,
+    with_baseline: bool = True,
+    test_path: Path | None = None,
+    test_labels: Path | None = None,
+    previous: Path | None = None,
+) -> dict:
+    """The full report for a training run, written to `<run_dir>/report/`."""
+    out_dir = run_dir / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = json.loads((run_dir / "train.json").read_text())
     split = record["split"]
     _, train_data, validation = load_split(
         data_path or record["data"]["path"], split["validation_fraction"], split["seed"], record["data"]["sha256"]
     )
-    scores = {MODEL_NAME: score_texts(model, validation.texts)}
+    scorers, record = run_scorers(run_dir, train_data if with_baseline else None, previous)
+
+    validation_scores = scorers.score(validation.texts)
+    models = _metrics(validation.labels, validation_scores, scorers.thresholds)
+    thresholds = {name: {k: v["threshold"] for k, v in m["labels"].items()} for name, m in models.items()}
+    report = {
+        "kind": "validation",
+        "data": validation.summary(),
+        "threshold_rule": THRESHOLD_RULE,
+        "thresholded_model": SHIPPED_NAME,
+        "models": models,
+        "thresholds": thresholds[SHIPPED_NAME],
+        "training": record["training"],
+        "augmentation": record.get("augmentation"),
+        "hyperparameters": record["hyperparameters"],
+    }
     if with_baseline:
-        scores[BASELINE_NAME] = NBSVM().fit(train_data.texts, train_data.labels).predict(validation.texts)
-    out_dir = run_dir / "report"
-    report = _score_and_report("validation", validation, scores, None, out_dir)
-    report["training"] = record["training"]
-    report["hyperparameters"] = record["hyperparameters"]
+        report["comparison"] = _compare(models, SHIPPED_NAME)
+    report["plots"] = plot_curves(validation.labels, validation_scores, out_dir)
     report["plots"].append(plot_training(record["training"]["history"], out_dir))
+
+    fairness_texts, fairness_labels, fairness_scores = validation.texts, validation.labels, validation_scores
+    description = f"validation split ({len(validation)} comments)"
+    if test_path is not None:
+        test = _load_test(test_path, test_labels)
+        test_scores = scorers.score(test.texts)
+        test_models = _metrics(test.labels, test_scores, thresholds)
+        report["test"] = {"data": test.summary(), "models": test_models}
+        if with_baseline:
+            report["test"]["comparison"] = _compare(test_models, SHIPPED_NAME)
+        # Identity subgroups are small in either file alone; the bias metrics pool both sets of real comments.
+        fairness_texts = validation.texts + test.texts
+        fairness_labels = np.vstack([validation.labels, test.labels])
+        fairness_scores = {n: np.vstack([validation_scores[n], test_scores[n]]) for n in validation_scores}
+        description = f"validation split + {Path(test.source).name} ({len(fairness_texts)} comments)"
+    report["fairness"] = fairness_section(fairness_texts, fairness_labels, fairness_scores, description)
+    fairness.plot_bias(report["fairness"]["results"], out_dir / "identity_bias.png")
+    report["plots"].append("identity_bias.png")
+
+    cases = functional.load_suite()
+    case_texts = [case.text for case in cases]
+    report["functional"] = {
+        name: functional.evaluate_suite(cases, scorer(case_texts), thresholds[name]) for name, scorer in scorers.items()
+    }
+    report["plots"] += [
+        plot_functional(report["functional"], out_dir),
+        plot_identity_flag_rates(report["functional"], out_dir),
+    ]
+    report["model_card"] = True
     write_report(report, out_dir)
     return report
 
@@ -267,11 +467,21 @@ def evaluate_files(
 ) -> dict:
     """Report on Kaggle's evaluation pair, using the shipped thresholds."""
     evaluated = load_evaluation(test_path, labels_path)
-    scores = {MODEL_NAME: scorer(evaluated.texts)}
+    scores = {SHIPPED_NAME: scorer(evaluated.texts)}
     if baseline_train is not None:
-        baseline = NBSVM().fit(baseline_train.texts, baseline_train.labels)
-        scores[BASELINE_NAME] = baseline.predict(evaluated.texts)
-    report = _score_and_report("evaluation files", evaluated, scores, thresholds, out_dir)
-    report["threshold_rule"] = "thresholds shipped with the model (chosen on its validation split)"
+        scores[BASELINE_NAME] = NBSVM().fit(baseline_train.texts, baseline_train.labels).predict(evaluated.texts)
+    models = _metrics(evaluated.labels, scores, {SHIPPED_NAME: thresholds})
+    report = {
+        "kind": "evaluation files",
+        "data": evaluated.summary(),
+        "threshold_rule": "thresholds shipped with the model (chosen on its validation split)",
+        "thresholded_model": SHIPPED_NAME,
+        "models": models,
+        "thresholds": thresholds,
+    }
+    if baseline_train is not None:
+        report["comparison"] = _compare(models, SHIPPED_NAME)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report["plots"] = plot_curves(evaluated.labels, scores, out_dir)
     write_report(report, out_dir)
     return report

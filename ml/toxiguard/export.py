@@ -20,9 +20,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from toxiguard.augment import AUGMENTATION_KINDS
 from toxiguard.config import EXAMPLE_TEXTS, LABELS, HParams, git_state
-from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, REPORT_JSON, THRESHOLD_RULE
+from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, NGRAM_NAME, REPORT_JSON, SHIPPED_NAME, THRESHOLD_RULE
 from toxiguard.model import VECTORIZER, folded_serving_model, score_in_length_order
+from toxiguard.ngram import NgramLinear
+from toxiguard.normalize import normalize_text
 from toxiguard.train import load_run
 
 log = logging.getLogger(__name__)
@@ -104,6 +107,9 @@ def export_saved_model(model: keras.Model, target: Path) -> None:
     """
     archive = keras.export.ExportArchive()
     archive.track(model.get_layer(VECTORIZER))
+    archive.track(
+        model.get_layer(NGRAM_NAME).table
+    )  # a lookup table is no variable: tracked by hand, like the vocabulary
     archive.add_endpoint(
         SIGNATURE,
         lambda text: {OUTPUT: model(text, training=False)},
@@ -112,11 +118,9 @@ def export_saved_model(model: keras.Model, target: Path) -> None:
     archive.write_out(str(target), verbose=False)
 
 
-def check_round_trip(model: keras.Model, serving_fn, texts: list[str]) -> float:
-    """Largest absolute difference between the in-memory model and the exported signature."""
-    in_memory = model(tf.constant(texts), training=False).numpy()
-    exported = call_signature(serving_fn, texts)
-    return float(np.max(np.abs(in_memory - exported)))
+def check_round_trip(expected: np.ndarray, serving_fn, texts: list[str]) -> float:
+    """Largest absolute difference between the trained models' scores and the exported signature's."""
+    return float(np.max(np.abs(expected - call_signature(serving_fn, texts))))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,7 +134,11 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
     if not report_path.exists():
         raise FileNotFoundError(f"{report_path} not found: run `toxiguard evaluate --run {run_dir}` first")
     report = json.loads(report_path.read_text())
-    model, record = load_run(run_dir)
+    network, ngram_model, record = load_run(run_dir)
+    hp = HParams.from_dict(record["hyperparameters"])
+    # The exported graph folds subword embeddings into the vocabulary and averages the Bi-LSTM with the n-gram
+    # model; the round trip below proves it equal to the unfolded models' average.
+    model = folded_serving_model(network, hp, NgramLinear(ngram_model, name=NGRAM_NAME))
     created = created or dt.datetime.now(dt.UTC).replace(microsecond=0)
     sha, dirty = git_state()
     version = version_name(created, sha)
@@ -140,10 +148,11 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
 
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = Path(tmp) / SERVING_VERSION
-        # The exported graph folds subword embeddings into the vocabulary; the round trip below proves it equal.
-        export_saved_model(folded_serving_model(model, HParams.from_dict(record["hyperparameters"])), saved_model)
+        export_saved_model(model, saved_model)
         serving_fn = tf.saved_model.load(str(saved_model)).signatures[SIGNATURE]
-        difference = check_round_trip(model, serving_fn, EXAMPLE_TEXTS)
+        texts = tf.constant(EXAMPLE_TEXTS)
+        expected = (network(texts) + model.get_layer(NGRAM_NAME)(normalize_text(texts))).numpy() / 2
+        difference = check_round_trip(expected, serving_fn, EXAMPLE_TEXTS)
         if difference > ROUND_TRIP_TOLERANCE:
             raise RuntimeError(f"exported model differs from the trained one by {difference:.2e}")
         example_scores = call_signature(serving_fn, EXAMPLE_TEXTS[:2])
@@ -157,7 +166,7 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
             "model.tar.gz is %.1f MB, above the %d MB the repository ships", size / 2**20, MAX_TARBALL_BYTES // 2**20
         )
     shutil.copytree(run_dir / "report", target / "report")
-    main = report["models"][MODEL_NAME]
+    main = report["models"][SHIPPED_NAME]
     manifest = {
         "name": "toxiguard",
         "version": version,
@@ -174,6 +183,12 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
             "split_seed": record["split"]["seed"],
             "validation_fraction": record["split"]["validation_fraction"],
             "positives": record["data"]["positives"],
+            "augmentation": _augmentation_counts(record.get("augmentation")),
+        },
+        "composition": {
+            "models": [MODEL_NAME, NGRAM_NAME],
+            "combination": "mean of the two models' probabilities, in one graph",
+            "ngram_features": record["training"].get("ngram_features"),
         },
         "hyperparameters": record["hyperparameters"],
         "labels": list(LABELS),
@@ -185,7 +200,11 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
             "mean_pr_auc": main["mean_pr_auc"],
             "per_label": main["labels"],
             "baseline_mean_roc_auc": report["models"].get(BASELINE_NAME, {}).get("mean_roc_auc"),
+            "models": {name: m["mean_roc_auc"] for name, m in report["models"].items()},
             "comparison": report.get("comparison"),
+            "test": _test_metrics(report.get("test")),
+            "fairness": _fairness_metrics(report.get("fairness")),
+            "functional": _functional_metrics(report.get("functional", {}).get(SHIPPED_NAME)),
         },
         "training": {
             **{
@@ -204,6 +223,68 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
     (target / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("packaged %s (%.1f MB, round-trip difference %.1e)", target, size / 2**20, difference)
     return target
+
+
+def _augmentation_counts(augmentation: dict | None) -> dict | None:
+    if augmentation is None:
+        return None
+    return {
+        "rows_before": augmentation["rows_before"],
+        "rows_after": augmentation["rows_after"],
+        **{kind: augmentation[kind]["rows"] for kind in AUGMENTATION_KINDS},
+    }
+
+
+def _test_metrics(test: dict | None) -> dict | None:
+    """The shipped model's numbers on the test file, with each compared model's mean."""
+    if test is None:
+        return None
+    main = test["models"][SHIPPED_NAME]
+    return {
+        "file": Path(test["data"]["source"]).name,
+        "sha256": test["data"]["sha256"],
+        "rows": test["data"]["rows"],
+        "mean_roc_auc": main["mean_roc_auc"],
+        "mean_pr_auc": main["mean_pr_auc"],
+        "per_label": main["labels"],
+        "models": {name: m["mean_roc_auc"] for name, m in test["models"].items()},
+        "comparison": test.get("comparison"),
+    }
+
+
+def _fairness_metrics(fairness: dict | None) -> dict | None:
+    if fairness is None:
+        return None
+    main = fairness["results"][SHIPPED_NAME]
+    return {
+        "data": fairness["data"],
+        "label": main["settings"]["label"],
+        "bias_metric": main["final_bias_metric"],
+        "overall_auc": main["overall_auc"],
+        "power_means": main["power_means"],
+        "subgroups_scored": len(main["subgroups"]),
+        "subgroups_skipped": len(main["skipped"]),
+        "models": {name: result["final_bias_metric"] for name, result in fairness["results"].items()},
+    }
+
+
+def _functional_metrics(result: dict | None) -> dict | None:
+    """The held-out functional suite figures the publish gate and the README read."""
+    if result is None:
+        return None
+    speech = result["negation_counter_speech"]
+    return {
+        "split": "heldout",
+        "cases": result["cases"],
+        "neutral_identity_flag_rate": result["identity_neutral_flag_rate"]["flag_rate"],
+        "max_term_flag_rate": result["identity_neutral_flag_rate"]["max_term_flag_rate"],
+        "group_hate_flag_rate": result["group_hate"]["flag_rate"],
+        "group_hate_identity_hate_rate": result["group_hate"]["identity_hate_rate"],
+        "negated_hate_not_flagged_rate": speech["negated_hate"]["not_flagged_rate"],
+        "counter_speech_not_flagged_rate": speech["counter_speech"]["not_flagged_rate"],
+        "obfuscation_retention": {kind: entry["retention"] for kind, entry in result["obfuscation"].items()},
+        "targets_met": {name: target["met"] for name, target in result["targets"].items()},
+    }
 
 
 # --------------------------------------------------------------------------------------------------

@@ -9,10 +9,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from toxiguard.augment import AUGMENTATION_KINDS
 from toxiguard.config import LABELS, HParams, latest_artifact
-from toxiguard.evaluate import BASELINE_NAME, MODEL_NAME, label_metrics, max_f1_threshold
+from toxiguard.evaluate import (
+    BASELINE_NAME,
+    MODEL_NAME,
+    NGRAM_NAME,
+    SHIPPED_NAME,
+    label_metrics,
+    max_f1_threshold,
+)
 from toxiguard.export import SIGNATURE, Artifact, call_signature, checkpoint_parameters, version_name
 from toxiguard.model import score_texts
+from toxiguard.ngram import NgramLinear
+from toxiguard.normalize import normalize_text
 from toxiguard.train import load_run
 
 pytestmark = pytest.mark.slow
@@ -28,15 +38,33 @@ def test_training_run_records_history_and_data(tiny_run, tiny_hparams):
     assert 1 <= record["training"]["best_epoch"] <= record["training"]["epochs_run"] <= 2
 
 
-def test_validation_report_compares_with_the_baseline(tiny_run):
+def test_training_adds_augmented_rows_and_fits_the_ngram_model(tiny_run):
+    record = json.loads((tiny_run / "train.json").read_text())
+    augmentation = record["augmentation"]
+    added = sum(augmentation[kind]["rows"] for kind in AUGMENTATION_KINDS)
+    assert augmentation["rows_before"] == record["split"]["train_rows"]
+    assert augmentation["rows_after"] == augmentation["rows_before"] + added
+    assert augmentation["group_statements"]["rows"] > 0 and augmentation["templates"]["rows"] == 0
+    assert (tiny_run / "ngram.npz").exists() and record["training"]["ngram_features"] > 0
+
+
+def test_report_compares_models_on_validation_test_fairness_and_functional_suite(tiny_run):
     report = json.loads((tiny_run / "report" / "report.json").read_text())
-    assert set(report["models"]) == {MODEL_NAME, BASELINE_NAME}
+    models = {SHIPPED_NAME, MODEL_NAME, NGRAM_NAME, BASELINE_NAME}
+    assert set(report["models"]) == models and report["thresholded_model"] == SHIPPED_NAME
     assert set(report["thresholds"]) == set(LABELS)
-    assert "mean_roc_auc_delta" in report["comparison"]
-    for plot in ("roc_curves.png", "pr_curves.png", "training_curves.png"):
+    assert report["comparison"]["model"] == SHIPPED_NAME
+    assert set(report["test"]["models"]) == models and report["test"]["data"]["rows"] == 5
+    assert set(report["fairness"]["results"]) == models
+    assert set(report["functional"]) == models
+    assert report["functional"][SHIPPED_NAME]["cases"] > 1500
+    for plot in report["plots"]:
         assert (tiny_run / "report" / plot).read_bytes()[:4] == b"\x89PNG"
+    assert {"functional_pass_rates.png", "identity_flag_rates.png", "identity_bias.png"} <= set(report["plots"])
     markdown = (tiny_run / "report" / "report.md").read_text()
     assert "| toxic |" in markdown and "![roc_curves.png](roc_curves.png)" in markdown
+    for section in ("## Test file", "## Identity bias", "## Functional suite", "## Model card", "### Out of scope"):
+        assert section in markdown
 
 
 def test_artifact_layout_is_what_sagemaker_tf_serving_loads(tiny_artifact):
@@ -64,21 +92,33 @@ def test_manifest_documents_version_signature_and_metrics(tiny_artifact):
     assert isinstance(request["instances"], list) and all(isinstance(t, str) for t in request["instances"])
     assert np.array(response["predictions"]).shape == (len(request["instances"]), 6)
     assert manifest["metrics"]["mean_roc_auc"] > 0 and manifest["metrics"]["baseline_mean_roc_auc"] > 0
+    assert manifest["metrics"]["test"]["rows"] == 5
+    assert set(manifest["metrics"]["fairness"]) >= {"bias_metric", "models", "subgroups_scored"}
+    functional = manifest["metrics"]["functional"]
+    assert 0 <= functional["neutral_identity_flag_rate"] <= 1 and functional["split"] == "heldout"
+    assert manifest["composition"]["models"] == [MODEL_NAME, NGRAM_NAME]
     assert (tiny_artifact / "report" / "report.md").exists()
 
 
+def trained_scores(run_dir, texts: list[str]) -> np.ndarray:
+    """The mean of the run's Bi-LSTM and n-gram model, computed apart: what the exported graph must equal."""
+    model, ngram_model, _ = load_run(run_dir)
+    ngram = NgramLinear(ngram_model)(normalize_text(tf.constant(texts))).numpy()
+    return (score_texts(model, texts) + ngram) / 2
+
+
 def test_every_weight_is_stored_once(tiny_run, tiny_artifact):
-    model, _ = load_run(tiny_run)
-    assert checkpoint_parameters(_extract(tiny_artifact)) == model.count_params()
-    assert Artifact(tiny_artifact).parameter_count == model.count_params()
+    model, ngram_model, _ = load_run(tiny_run)
+    expected = model.count_params() + ngram_model.weights.size + ngram_model.idf.size + ngram_model.bias.size
+    assert checkpoint_parameters(_extract(tiny_artifact)) == expected
+    assert Artifact(tiny_artifact).parameter_count == expected
 
 
-def test_exported_signature_matches_the_in_memory_model(tiny_run, tiny_artifact):
-    model, _ = load_run(tiny_run)
-    texts = ["You are an idiot", "thanks for the help", "", "?!", "word " * 100]
+def test_exported_signature_matches_the_trained_models(tiny_run, tiny_artifact):
+    texts = ["You are an idiot", "thanks for the help", "", "?!", "word " * 100, "y0u 1d10t"]
     loaded = tf.saved_model.load(str(_extract(tiny_artifact)))
     exported = call_signature(loaded.signatures[SIGNATURE], texts)
-    np.testing.assert_allclose(exported, model(tf.constant(texts), training=False).numpy(), atol=1e-5)
+    np.testing.assert_allclose(exported, trained_scores(tiny_run, texts), atol=1e-5)
     # The example response in the manifest is what the exported model really answers.
     manifest = json.loads((tiny_artifact / "manifest.json").read_text())
     example = call_signature(loaded.signatures[SIGNATURE], manifest["serving"]["example_request"]["instances"])
@@ -86,10 +126,9 @@ def test_exported_signature_matches_the_in_memory_model(tiny_run, tiny_artifact)
 
 
 def test_artifact_scores_in_input_order_whatever_the_batching(tiny_run, tiny_artifact):
-    model, _ = load_run(tiny_run)
     texts = [f"comment {'idiot ' * (i % 7)} number {i}" for i in range(23)]
     artifact = Artifact(tiny_artifact)
-    np.testing.assert_allclose(artifact.score(texts, batch_size=5), score_texts(model, texts), atol=1e-5)
+    np.testing.assert_allclose(artifact.score(texts, batch_size=5), trained_scores(tiny_run, texts), atol=1e-5)
     assert latest_artifact(tiny_artifact.parent) == tiny_artifact
 
 
