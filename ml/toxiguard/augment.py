@@ -119,7 +119,28 @@ STATEMENT_FRAMES = (
     "Say what you want, but {G} {P}.",
     "It has been proven again and again: {G} {P}.",
 )
+# Plain mentions: who someone is, nothing said of the group. Short sentences like these were flagged most.
+MENTION_FRAMES = (
+    "I am {person}.", "My {relation} is {person}.", "My {relation} is {adjective}.", "We are {group}.",
+    "Our new {relation} is {person}.", "{Person} lives next door.", "She is {person}.", "He is {adjective}.",
+    "I married {person}.", "My {relation} and I are both {adjective}.", "Yes, I am {adjective}.",
+)  # fmt: skip
+RELATIONS = (
+    "neighbour",
+    "teacher",
+    "doctor",
+    "best friend",
+    "boss",
+    "cousin",
+    "roommate",
+    "coach",
+    "dentist",
+    "colleague",
+)
 NEGATION_FRAMES = (
+    "I don't hate {G}.",
+    "I do not hate {G}.",
+    "I have nothing against {G}.",
     "It is not true that {G} {P}.",
     "I would never claim that {G} {P}.",
     "Nobody sensible believes {G} {P}.",
@@ -172,13 +193,14 @@ def group_statements(rng: np.random.Generator, count: int) -> tuple[list[str], n
     """`count` sentences about groups, as described in the module docstring, with their labels."""
     toxic, insult, threat, hate = (LABELS.index(n) for n in ("toxic", "insult", "threat", "identity_hate"))
     kinds = {  # name -> (frames, predicates, positive labels)
+        "mention": (MENTION_FRAMES, ("",), ()),
         "benign": (STATEMENT_FRAMES, BENIGN_PREDICATES, ()),
         "negated": (NEGATION_FRAMES, CONTEMPT_PREDICATES + DEHUMANISING_PREDICATES + VIOLENT_PREDICATES, ()),
         "contempt": (STATEMENT_FRAMES, CONTEMPT_PREDICATES, (toxic, insult)),
         "dehumanising": (STATEMENT_FRAMES, DEHUMANISING_PREDICATES, (toxic, insult)),
         "violent": (STATEMENT_FRAMES, VIOLENT_PREDICATES, (toxic, threat)),
     }
-    shares = {"benign": 0.35, "negated": 0.2, "contempt": 0.15, "dehumanising": 0.15, "violent": 0.15}
+    shares = {"mention": 0.15, "benign": 0.25, "negated": 0.2, "contempt": 0.13, "dehumanising": 0.13, "violent": 0.14}
     names = list(kinds)
     picks = rng.choice(len(names), size=count, p=[shares[n] for n in names])
     texts, labels = [], np.zeros((count, len(LABELS)), np.uint8)
@@ -186,12 +208,16 @@ def group_statements(rng: np.random.Generator, count: int) -> tuple[list[str], n
     for row, pick in enumerate(picks):
         name = names[pick]
         frames, predicates, positives = kinds[name]
-        protected = rng.random() < 0.8
-        if protected:
-            group = identity.IDENTITY_TERMS[rng.integers(len(identity.IDENTITY_TERMS))].group
-        else:
-            group = UNPROTECTED_GROUPS[rng.integers(len(UNPROTECTED_GROUPS))]
-        text = frames[rng.integers(len(frames))].format(G=group, P=predicates[rng.integers(len(predicates))])
+        protected = rng.random() < 0.8 or name == "mention"
+        term = identity.IDENTITY_TERMS[rng.integers(len(identity.IDENTITY_TERMS))]
+        group = term.group if protected else UNPROTECTED_GROUPS[rng.integers(len(UNPROTECTED_GROUPS))]
+        usable = [f for f in frames if term.adjective or "{adjective}" not in f]
+        text = usable[rng.integers(len(usable))].format(
+            G=group, P=predicates[rng.integers(len(predicates))], person=term.person, Person=term.person.capitalize(),
+            group=term.group, adjective=term.adjective, relation=RELATIONS[rng.integers(len(RELATIONS))],
+        )  # fmt: skip
+        if rng.random() < 0.3:  # people often leave the full stop out
+            text = text.rstrip(".")
         texts.append(text[0].upper() + text[1:])
         labels[row, list(positives)] = 1
         if positives and protected:
