@@ -120,3 +120,46 @@ def test_held_out_functional_figures_are_what_the_manifest_records(shipped_artif
     assert result["group_hate"]["identity_hate_rate"] == pytest.approx(
         recorded["group_hate_identity_hate_rate"], abs=slack
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I am a proud gay man and I love my husband",
+        "I am a Muslim woman",
+        "My neighbour is gay",
+        "My best friend is a transgender woman.",
+        "Our new colleague is Jewish.",
+        "I am a black man from Chicago.",
+    ],
+)
+def test_mentioning_an_identity_is_not_flagged(shipped_artifact, text):
+    (row,) = flagged(shipped_artifact, [text])
+    assert not row.any(), dict(zip(LABELS, shipped_artifact.score([text])[0].round(3), strict=True))
+
+
+@pytest.mark.parametrize("text", ["I don't hate Muslims.", "I have nothing against gay people."])
+def test_negated_hate_is_not_flagged(shipped_artifact, text):
+    (row,) = flagged(shipped_artifact, [text])
+    assert not row.any(), dict(zip(LABELS, shipped_artifact.score([text])[0].round(3), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        ("Muslims are disgusting", {"toxic", "identity_hate"}),
+        ("gay people are vermin", {"toxic", "identity_hate"}),
+        ("All Jews should be killed", {"threat", "identity_hate"}),
+    ],
+)
+def test_hate_aimed_at_a_group_raises_identity_hate(shipped_artifact, text, labels):
+    (row,) = flagged(shipped_artifact, [text])
+    assert all(row[LABELS.index(label)] for label in labels)
+
+
+@pytest.mark.parametrize(
+    "obfuscated", ["you are an 1d10t", "shut up you m0r0n", "you are a stuuuupid moron", "y o u  i d i o t"]
+)
+def test_obfuscated_insults_are_flagged_as_insults(shipped_artifact, obfuscated):
+    (row,) = flagged(shipped_artifact, [obfuscated])
+    assert row[INSULT]
