@@ -262,7 +262,7 @@ def _functional_section(results: dict[str, dict]) -> list[str]:
     train_rates = {n: results[n]["train_split"]["identity_neutral_flag_rate"]["flag_rate"] for n in names}
     lines += [
         "",
-        "For comparison, the *train* templates' neutral identity flag rate (seen in training when augmenting): "
+        "For comparison, the *train* templates' neutral identity flag rate (trained on only with `--suite-templates`): "
         + ", ".join(f"{n} {_fmt(v)}" for n, v in train_rates.items())
         + ".",
         "",

@@ -53,11 +53,12 @@ def test_subword_ids_line_up_with_word_ids(featurizer):
 
 
 def test_subwords_of_a_word_are_its_hashed_char_ngrams(featurizer):
-    _, subword_ids = featurizer(tf.constant(["Idiot", "idiot!", "idi0t"]))
-    first, second, third = (set(row[0][row[0] > 0].tolist()) for row in subword_ids.numpy())
+    _, subword_ids = featurizer(tf.constant(["Idiot", "idiot!", "idi0t", "idoit"]))
+    first, second, third, fourth = (set(row[0][row[0] > 0].tolist()) for row in subword_ids.numpy())
     assert first == second  # same word after lower-casing and stripping punctuation
     assert len(first) == 12  # "<idiot>": five 3-grams, four 4-grams, three 5-grams
-    assert 0 < len(first & third) < len(first)  # a look-alike shares some n-grams ("<id", "<idi", "t>")
+    assert first == third  # a look-alike digit is normalized to the letter it imitates
+    assert 0 < len(first & fourth) < len(first)  # a misspelling shares some n-grams ("<id", "<idi", "t>")
 
 
 def test_subword_embedding_averages_only_real_ngrams():
