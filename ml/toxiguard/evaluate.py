@@ -149,48 +149,45 @@ def plot_training(history: dict[str, list[float]], out_dir: Path) -> str:
     return "training_curves.png"
 
 
-def plot_functional(results: dict[str, dict], out_dir: Path) -> str:
-    """Held-out pass rate per functionality, one bar per model."""
-    functionalities = [
-        f for f in functional.FUNCTIONALITIES if f in next(iter(results.values()))["pass_rates"]["heldout"]
-    ]
-    fig, axis = plt.subplots(figsize=(12, 0.35 * len(functionalities) * len(results) ** 0.5 + 2))
-    height = 0.8 / len(results)
-    positions = np.arange(len(functionalities))
-    for i, (name, result) in enumerate(results.items()):
-        rates = [result["pass_rates"]["heldout"][f]["pass_rate"] or 0.0 for f in functionalities]
-        axis.barh(positions + i * height, rates, height, label=name)
-    axis.set_yticks(positions + height * (len(results) - 1) / 2, functionalities)
+def _grouped_bars(rows: list[str], values: dict[str, list[float]], title: str, xlabel: str, path: Path, target=None):
+    """Horizontal bars, one group per row and one bar per model, on a 0-1 scale."""
+    fig, axis = plt.subplots(figsize=(12, 0.08 * len(rows) * len(values) + 2))
+    height = 0.8 / len(values)
+    positions = np.arange(len(rows))
+    for i, (name, model_values) in enumerate(values.items()):
+        axis.barh(positions + i * height, model_values, height, label=name)
+    if target is not None:
+        axis.axvline(target, color="red", linestyle=":", label="target")
+    axis.set_yticks(positions + height * (len(values) - 1) / 2, rows, fontsize=8)
     axis.invert_yaxis()
-    axis.set(xlim=(0, 1), xlabel="pass rate", title="Functional suite, held-out templates: pass rate per functionality")
+    axis.set(xlim=(0, 1), xlabel=xlabel, title=title)
     axis.legend(fontsize=8, loc="lower right")
     axis.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_dir / "functional_pass_rates.png", dpi=80)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
-    return "functional_pass_rates.png"
+    return path.name
+
+
+def plot_functional(results: dict[str, dict], out_dir: Path) -> str:
+    """Held-out pass rate per functionality, one bar per model."""
+    heldout = {name: result["pass_rates"]["heldout"] for name, result in results.items()}
+    functionalities = [f for f in functional.FUNCTIONALITIES if f in next(iter(heldout.values()))]
+    values = {name: [rates[f]["pass_rate"] or 0.0 for f in functionalities] for name, rates in heldout.items()}
+    title = "Functional suite, held-out templates: pass rate per functionality"
+    return _grouped_bars(functionalities, values, title, "pass rate", out_dir / "functional_pass_rates.png")
 
 
 def plot_identity_flag_rates(results: dict[str, dict], out_dir: Path) -> str:
     """Share of held-out neutral and positive identity statements flagged, per identity term and model."""
-    terms = sorted(next(iter(results.values()))["identity_neutral_flag_rate"]["per_term"])
-    fig, axis = plt.subplots(figsize=(12, 0.22 * len(terms) + 2))
-    height = 0.8 / len(results)
-    positions = np.arange(len(terms))
-    for i, (name, result) in enumerate(results.items()):
-        per_term = result["identity_neutral_flag_rate"]["per_term"]
-        axis.barh(positions + i * height, [per_term[t]["flag_rate"] for t in terms], height, label=name)
-    axis.axvline(functional.MAX_TERM_FLAG_RATE, color="red", linestyle=":", label="target (per term)")
-    axis.set_yticks(positions + height * (len(results) - 1) / 2, terms, fontsize=8)
-    axis.invert_yaxis()
-    axis.set(xlim=(0, 1), xlabel="flagged share (lower is better)",
-             title="Neutral and positive statements that mention an identity: flagged share per term")  # fmt: skip
-    axis.legend(fontsize=8, loc="lower right")
-    axis.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_dir / "identity_flag_rates.png", dpi=80)
-    plt.close(fig)
-    return "identity_flag_rates.png"
+    per_term = {name: result["identity_neutral_flag_rate"]["per_term"] for name, result in results.items()}
+    terms = sorted(next(iter(per_term.values())))
+    values = {name: [rates[t]["flag_rate"] for t in terms] for name, rates in per_term.items()}
+    title = "Neutral and positive statements that mention an identity: flagged share per term"
+    return _grouped_bars(
+        terms, values, title, "flagged share (lower is better)", out_dir / "identity_flag_rates.png",
+        target=functional.MAX_TERM_FLAG_RATE,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------
