@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from toxiguard import functional, identity
+from toxiguard.baseline import log_count_ratio
 from toxiguard.config import LABELS
 from toxiguard.data import LabelledData
 
@@ -273,10 +274,7 @@ def toxic_words(texts: list[str], labels: np.ndarray, count: int = TOXIC_WORDS) 
         x = vectorizer.fit_transform(texts)
     except ValueError:  # no word is frequent enough (a tiny training file)
         return set()
-    y = labels[:, TOXIC] == 1
-    positive = np.asarray(x[y].sum(axis=0)).ravel() + 1.0
-    negative = np.asarray(x[~y].sum(axis=0)).ravel() + 1.0
-    ratio = np.log((positive / positive.sum()) / (negative / negative.sum()))
+    ratio = log_count_ratio(x, labels[:, TOXIC])
     words = vectorizer.get_feature_names_out()
     return set(words[np.argsort(-ratio)[:count]])
 

@@ -18,6 +18,13 @@ from toxiguard.config import LABELS
 log = logging.getLogger(__name__)
 
 
+def log_count_ratio(x: sparse.csr_matrix, y: np.ndarray) -> np.ndarray:
+    """NB log-count ratio per feature: how much more often it occurs in positive rows than in negative ones."""
+    positive = np.asarray(x[y == 1].sum(axis=0)).ravel() + 1.0
+    negative = np.asarray(x[y == 0].sum(axis=0)).ravel() + 1.0
+    return np.log((positive / positive.sum()) / (negative / negative.sum()))
+
+
 class NBSVM:
     def __init__(self, c: float = 4.0, max_word_features: int = 200_000, max_char_features: int = 200_000):
         self.c = c
@@ -37,19 +44,13 @@ class NBSVM:
             return sparse.hstack([self.word.fit_transform(texts), self.char.fit_transform(texts)]).tocsr()
         return sparse.hstack([self.word.transform(texts), self.char.transform(texts)]).tocsr()
 
-    @staticmethod
-    def _log_count_ratio(x: sparse.csr_matrix, y: np.ndarray) -> np.ndarray:
-        positive = np.asarray(x[y == 1].sum(axis=0)).ravel() + 1.0
-        negative = np.asarray(x[y == 0].sum(axis=0)).ravel() + 1.0
-        return np.log((positive / positive.sum()) / (negative / negative.sum()))
-
     def fit(self, texts: list[str], labels: np.ndarray) -> NBSVM:
         start = time.perf_counter()
         x = self._features(texts, fit=True)
         self.ratios, self.models = [], []
         for i, name in enumerate(LABELS):
             y = labels[:, i]
-            ratio = self._log_count_ratio(x, y)
+            ratio = log_count_ratio(x, y)
             model = LogisticRegression(C=self.c, solver="liblinear", max_iter=1000)
             model.fit(x.multiply(ratio).tocsr(), y)
             self.ratios.append(ratio)

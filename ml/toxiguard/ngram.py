@@ -23,10 +23,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from toxiguard.baseline import log_count_ratio
 from toxiguard.config import LABELS
 from toxiguard.model import split_words
 from toxiguard.normalize import normalize_text
@@ -95,12 +95,6 @@ class NgramModel:
             return cls(features, stored["idf"], stored["weights"], stored["bias"])
 
 
-def _log_count_ratio(x: sparse.csr_matrix, y: np.ndarray) -> np.ndarray:
-    positive = np.asarray(x[y == 1].sum(axis=0)).ravel() + 1.0
-    negative = np.asarray(x[y == 0].sum(axis=0)).ravel() + 1.0
-    return np.log((positive / positive.sum()) / (negative / negative.sum()))
-
-
 def fit_ngram_model(texts: list[str], labels: np.ndarray, max_features: int = 200_000, c: float = 4.0) -> NgramModel:
     started = time.perf_counter()
     vectorizer = TfidfVectorizer(
@@ -116,7 +110,7 @@ def fit_ngram_model(texts: list[str], labels: np.ndarray, max_features: int = 20
             bias[i] = np.log(rate / (1 - rate))
             log.warning("n-gram model: %s has one class in the training rows; it scores a constant", name)
             continue
-        ratio = _log_count_ratio(x, y)
+        ratio = log_count_ratio(x, y)
         model = LogisticRegression(C=c, solver="liblinear", max_iter=1000).fit(x.multiply(ratio).tocsr(), y)
         weights[:, i] = ratio * model.coef_[0]
         bias[i] = model.intercept_[0]
