@@ -359,7 +359,7 @@ def run_scorers(run_dir: Path, baseline_train: LabelledData | None, previous: Pa
     from toxiguard.train import load_run
 
     model, ngram_model, record = load_run(run_dir)
-    ngram = NgramLinear(ngram_model, name="ngram")
+    ngram = NgramLinear(ngram_model, name=NGRAM_NAME)
     text = keras.Input(shape=(), dtype="string")
     scorers = Scorers()
     scorers.add(
