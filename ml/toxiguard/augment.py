@@ -31,6 +31,7 @@ from toxiguard import functional, identity
 from toxiguard.baseline import log_count_ratio
 from toxiguard.config import LABELS
 from toxiguard.data import LabelledData
+from toxiguard.fairness import subgroup_masks
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,7 @@ def identity_balance(texts: list[str], labels: np.ndarray, rng: np.random.Genera
     """Non-toxic counterfactual copies that bring each identity term's toxic rate towards the base rate."""
     base_rate = float(labels[:, TOXIC].mean())
     clean = ~labels.any(axis=1)
-    masks = {
-        t.term: np.fromiter((identity.mentions(t, x) for x in texts), bool, len(texts)) for t in identity.IDENTITY_TERMS
-    }
+    masks = subgroup_masks(texts)
     added: list[str] = []
     summary = {}
     for term in identity.IDENTITY_TERMS:

@@ -69,10 +69,12 @@ def bias_metrics(
     min_positives: int = MIN_SUBGROUP_POSITIVES,
     min_negatives: int = MIN_SUBGROUP_NEGATIVES,
     label: str = "toxic",
+    masks: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """The challenge's bias metrics for one label's 0/1 `labels` and `scores` over `texts`; plain JSON-ready types.
 
     `label` only names the target in the result's settings; as in the challenge it should be `toxic`.
+    `masks` are `subgroup_masks(texts, terms)` when the caller already has them (several models, the same texts).
     Subgroups below `min_size` members, `min_positives` or `min_negatives` are listed under `skipped`.
     """
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
@@ -90,7 +92,7 @@ def bias_metrics(
 
     category = {term.term: term.category for term in terms}
     scored, skipped = [], []
-    for term, member in subgroup_masks(texts, terms).items():
+    for term, member in (masks if masks is not None else subgroup_masks(texts, terms)).items():
         size, positives = int(member.sum()), int((member & labels).sum())
         entry = {"term": term, "category": category[term], "size": size, "positives": positives}
         checks = (
