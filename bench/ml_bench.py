@@ -26,10 +26,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from toxiguard import model as tg_model  # noqa: E402
 from toxiguard.config import latest_artifact  # noqa: E402
-from toxiguard.data import LabelledData, load_split  # noqa: E402
-from toxiguard.export import SIGNATURE, Artifact, call_signature  # noqa: E402
+from toxiguard.training import model as tg_model  # noqa: E402
+from toxiguard.training.data import LabelledData, load_split  # noqa: E402
+from toxiguard.training.export import SIGNATURE, Artifact, call_signature  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {

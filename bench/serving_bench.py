@@ -37,7 +37,7 @@ TARGETS = {"single_p50_ms_max": 5.0, "single_p99_ms_max": 20.0, "batch_comments_
 
 
 def load_comments(data: Path, count: int, seed: int = 7) -> list[str]:
-    from toxiguard.data import load_labelled
+    from toxiguard.training.data import load_labelled
 
     texts = list(load_labelled(data if data.exists() else FIXTURE).texts)
     random.Random(seed).shuffle(texts)

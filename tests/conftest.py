@@ -31,8 +31,8 @@ def tiny_hparams():
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, tiny_hparams) -> Path:
     """A run trained on the hand-written fixture in seconds, then evaluated (report + thresholds)."""
-    from toxiguard.evaluate import evaluate_run
-    from toxiguard.train import train
+    from toxiguard.training.evaluate import evaluate_run
+    from toxiguard.training.train import train
 
     run_dir = tmp_path_factory.mktemp("run")
     train(FIXTURES / "train_small.csv", run_dir, tiny_hparams, seed=7, validation_fraction=0.3)
@@ -42,7 +42,7 @@ def tiny_run(tmp_path_factory, tiny_hparams) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_artifact(tiny_run, tmp_path_factory) -> Path:
-    from toxiguard.export import package
+    from toxiguard.training.export import package
 
     return package(tiny_run, tmp_path_factory.mktemp("artifacts"))
 
@@ -51,7 +51,7 @@ def tiny_artifact(tiny_run, tmp_path_factory) -> Path:
 def shipped_artifact():
     """The model the repository ships (the newest version under artifacts/)."""
     from toxiguard.config import latest_artifact
-    from toxiguard.export import Artifact
+    from toxiguard.training.export import Artifact
 
     return Artifact(latest_artifact(PROJECT_ROOT / "artifacts"))
 
@@ -59,7 +59,7 @@ def shipped_artifact():
 @pytest.fixture(scope="session")
 def local_stack(shipped_artifact):
     """The whole local system on free ports: model server process + gateway with the real handler and page."""
-    from toxiguard.serve import LocalStack
+    from toxiguard.serving.local.stack import LocalStack
 
     with LocalStack(shipped_artifact.directory, gateway_port=0, model_port=0) as stack:
         yield stack

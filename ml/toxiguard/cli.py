@@ -47,7 +47,7 @@ from toxiguard.config import (
     configure_threads,
     latest_artifact,
 )
-from toxiguard.data import DataError
+from toxiguard.training.data import DataError
 
 log = logging.getLogger("toxiguard")
 
@@ -97,7 +97,7 @@ def _role_arn(value: str) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from toxiguard.train import train
+    from toxiguard.training.train import train
 
     hp = HParams.load(args.hparams)
     if args.epochs:
@@ -111,14 +111,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from toxiguard.tune import tune
+    from toxiguard.training.tune import tune
 
     tune(args.data, args.out, args.work_dir, args.max_trials, args.epochs, args.seed, args.validation_fraction)
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from toxiguard import evaluate
+    from toxiguard.training import evaluate
 
     if args.data is None:
         previous = None if args.previous == "none" else Path(args.previous) if args.previous else _newest(args.run)
@@ -133,7 +133,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         return 2
     else:
-        from toxiguard.export import Artifact
+        from toxiguard.training.export import Artifact
 
         artifact = Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
         baseline_train = None
@@ -159,7 +159,7 @@ def _newest(run_dir: Path) -> Path | None:
 
 def _baseline_training_split(path: Path, manifest: dict):
     """The artifact's own training split, so the baseline learns from exactly what the model learned from."""
-    from toxiguard.data import load_split
+    from toxiguard.training.data import load_split
 
     data = manifest["data"]
     _, train, _ = load_split(path, data["validation_fraction"], data["split_seed"], data["sha256"])
@@ -167,7 +167,7 @@ def _baseline_training_split(path: Path, manifest: dict):
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from toxiguard.export import package
+    from toxiguard.training.export import package
 
     target = package(args.run, args.out)
     print(target)
@@ -176,12 +176,12 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 def _scorer(args: argparse.Namespace):
     """The API client with --api, otherwise the packaged model in this process."""
-    from toxiguard.client import ApiScorer, LocalScorer
+    from toxiguard.serving.client import ApiScorer, LocalScorer
 
     if args.api:
         return ApiScorer(args.api)
     configure_threads()
-    from toxiguard.export import Artifact
+    from toxiguard.training.export import Artifact
 
     return LocalScorer(Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS)))
 
@@ -210,8 +210,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from toxiguard import batch
-    from toxiguard.client import API_MAX_TEXT_CHARS, ApiError
+    from toxiguard.serving import batch
+    from toxiguard.serving.client import API_MAX_TEXT_CHARS, ApiError
 
     target = args.out or batch.default_output(args.input)
     scorer = _scorer(args)
@@ -230,7 +230,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from toxiguard.serve import StackSettings, serve
+    from toxiguard.serving.local.stack import StackSettings, serve
 
     settings = StackSettings.from_env()
     overrides = {"artifact_dir": args.artifact, "gateway_port": args.port, "model_port": args.model_port}
@@ -242,7 +242,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _aws_command(args: argparse.Namespace, action) -> int:
     """Run an AWS command; its expected failures are one line on stderr with their own exit code."""
-    from toxiguard.aws import CommandError
+    from toxiguard.cloud.aws import CommandError
 
     try:
         return action()
@@ -252,7 +252,7 @@ def _aws_command(args: argparse.Namespace, action) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from toxiguard import aws, publish
+    from toxiguard.cloud import aws, publish
 
     def run() -> int:
         result = publish.publish(
@@ -279,7 +279,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_train_cloud(args: argparse.Namespace) -> int:
-    from toxiguard import aws, cloud
+    from toxiguard.cloud import aws
+    from toxiguard.cloud import jobs as cloud
 
     def run() -> int:
         session = aws.session(args.region)
@@ -481,8 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command in TENSORFLOW_COMMANDS:
         configure_threads()
-    from toxiguard.batch import ScoreFileError
-    from toxiguard.client import ApiError
+    from toxiguard.serving.batch import ScoreFileError
+    from toxiguard.serving.client import ApiError
 
     try:
         return args.func(args)

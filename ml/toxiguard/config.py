@@ -32,10 +32,11 @@ SEED = 42
 # rare labels' AUCs rest on a few dozen positives (threat: about 50 in validation) and move by 0.01 between seeds.
 GATE_MEAN_TOLERANCE = 0.005
 GATE_LABEL_TOLERANCE = 0.02
-# The gate's fairness rows. The final bias metric (toxiguard.fairness, on the test file) is on the ROC-AUC scale and
-# is scored on the same comments for both models, so it gets the mean's tolerance: since it weighs the worst identity
-# subgroups most, a larger fall means some group's comments are ranked clearly worse. The share of held-out neutral
-# identity statements flagged (lower is better) may rise by one point: one more wrongly flagged statement in a hundred.
+# The gate's fairness rows. The final bias metric (toxiguard.training.fairness, on the test file) is on the ROC-AUC
+# scale and is scored on the same comments for both models, so it gets the mean's tolerance: since it weighs the worst
+# identity subgroups most, a larger fall means some group's comments are ranked clearly worse. The share of held-out
+# neutral identity statements flagged (lower is better) may rise by one point: one more wrongly flagged statement in a
+# hundred.
 GATE_BIAS_TOLERANCE = 0.005
 GATE_NEUTRAL_FLAG_TOLERANCE = 0.01
 VALIDATION_FRACTION = 0.15

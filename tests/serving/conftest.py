@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def model_server(shipped_artifact) -> str:
     """URL of a model server for the shipped model on a free port: micro-batching, endpoint name `toxiguard`."""
-    from toxiguard.model_server import ModelServer
+    from toxiguard.serving.local.model_server import ModelServer
 
     with ModelServer(shipped_artifact.directory, port=0) as server:
         yield server.url

@@ -8,9 +8,10 @@ import gzip
 import numpy as np
 import pytest
 
-from toxiguard import batch, cli
-from toxiguard.client import LocalScorer
+from toxiguard import cli
 from toxiguard.config import LABELS
+from toxiguard.serving import batch
+from toxiguard.serving.client import LocalScorer
 
 pytestmark = pytest.mark.slow
 

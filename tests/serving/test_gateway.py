@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from toxiguard.gateway import MAX_PAYLOAD_BYTES, Gateway
+from toxiguard.serving.local.gateway import MAX_PAYLOAD_BYTES, Gateway
 
 ECHO_HANDLER = Path(__file__).parents[1] / "fixtures" / "echo_handler.py"
 

@@ -10,7 +10,7 @@ import requests
 
 from toxiguard import cli
 from toxiguard.config import LABELS
-from toxiguard.serve import LocalStack, StackError, StackSettings
+from toxiguard.serving.local.stack import LocalStack, StackError, StackSettings
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,9 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from toxiguard import model_server as ms
-from toxiguard.model_server import DEFAULT_ENDPOINT as MODEL_ENDPOINT
-from toxiguard.model_server import MicroBatcher, ModelServer, ModelServerError, predict_response
+from toxiguard.serving.local import model_server as ms
+from toxiguard.serving.local.model_server import DEFAULT_ENDPOINT as MODEL_ENDPOINT
+from toxiguard.serving.local.model_server import MicroBatcher, ModelServer, ModelServerError, predict_response
 
 slow = pytest.mark.slow  # loads the shipped model (once per session)
 
@@ -340,10 +340,10 @@ def test_oversized_or_unsized_bodies_are_refused_without_reading_them(model_serv
 
 @slow
 def test_each_request_is_logged_at_debug_level_without_its_text(model_server, caplog):
-    caplog.set_level(logging.DEBUG, logger="toxiguard.model_server")
+    caplog.set_level(logging.DEBUG, logger="toxiguard.serving.local.model_server")
     secret = "my very private comment"
     post(model_server, json.dumps({"instances": [secret, "another"]}))
-    lines = [r.getMessage() for r in caplog.records if r.name == "toxiguard.model_server"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "toxiguard.serving.local.model_server"]
     assert any(line.startswith("POST /invocations 200 texts=2 ") and line.endswith("ms") for line in lines)
     assert not any(secret in line for line in caplog.text.splitlines())
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from toxiguard import smoke
+from toxiguard.cloud import smoke
 
 pytestmark = pytest.mark.slow
 

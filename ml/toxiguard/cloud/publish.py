@@ -1,0 +1,451 @@
+"""Publish a packaged model to S3 behind a quality gate, and hand Terraform the values it deploys.
+
+    s3://<bucket>/models/<version>/model.tar.gz   uploaded first (SHA-256 checked by S3, multipart when large)
+    s3://<bucket>/models/<version>/manifest.json  uploaded last, only if absent (`If-None-Match: *`): a version
+                                                  with a manifest is complete, and two publishes cannot both win
+
+A version is never overwritten; publishing the identical artifact again uploads nothing and succeeds (a deploy
+re-run). The gate compares the new manifest's validation ROC-AUC with the current model's (the newest published
+version, or `--baseline-version`): the mean may drop by at most `mean_tolerance`, each label by at most
+`label_tolerance` (looser, since rare labels' AUCs rest on a few dozen positives), and the label order must not
+change (the Lambda maps scores to labels by position). Two fairness rows follow: the final identity-bias metric on
+the test file (`metrics.fairness.bias_metric`, toxiguard.training.fairness) may drop by at most `bias_tolerance`,
+and the share of held-out neutral identity statements the model flags
+(`metrics.functional.neutral_identity_flag_rate`, lower is better) may rise by at most `neutral_flag_tolerance`.
+A current model published before these existed is not gated on them (a note says so); a new model without them,
+when the current one has them, is refused. Needs boto3, not
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import re
+import tarfile
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from toxiguard.cloud.aws import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    CommandError,
+    aws_errors,
+    check_bucket,
+    checksum_header,
+    error_code,
+    is_missing,
+    object_exists,
+    upload_file,
+)
+from toxiguard.config import (
+    GATE_BIAS_TOLERANCE,
+    GATE_LABEL_TOLERANCE,
+    GATE_MEAN_TOLERANCE,
+    GATE_NEUTRAL_FLAG_TOLERANCE,
+    file_sha256,
+)
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FILE = "manifest.json"
+TARBALL_FILE = "model.tar.gz"
+MODELS_PREFIX = "models/"
+VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7,40}$")
+SAVED_MODEL_ENTRY = "1/saved_model.pb"  # what SageMaker's TF Serving container loads
+
+EXIT_MISSING = 1  # a missing file, an existing version, an AWS failure
+EXIT_INVALID = 2  # an artifact whose manifest is malformed or disagrees with model.tar.gz
+EXIT_GATE = 3  # the quality gate refused the model
+# Where the gated fairness numbers sit under a manifest's "metrics"; both are shares in [0, 1].
+BIAS_METRIC = ("fairness", "bias_metric")
+NEUTRAL_FLAG_RATE = ("functional", "neutral_identity_flag_rate")
+
+
+# --------------------------------------------------------------------------------------------------
+# The local artifact
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalArtifact:
+    directory: Path
+    manifest: dict
+    manifest_bytes: bytes
+    tarball: Path
+    size: int
+    sha256: str
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+
+def _invalid(path: Path, problem: str) -> CommandError:
+    return CommandError(f"{path}: {problem}", EXIT_INVALID)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_manifest(manifest: dict, path: Path) -> None:
+    """The keys deploy and the gate read: version, labels, thresholds (0..1, one per label), validation ROC-AUCs,
+    and the fairness numbers when present (absent or null in models published before they were measured)."""
+    if not isinstance(manifest, dict):
+        raise _invalid(path, "not a JSON object")
+    version = manifest.get("version")
+    if not isinstance(version, str) or not VERSION_PATTERN.match(version):
+        raise _invalid(path, f"version {version!r} is not <UTC time>-<git sha> (e.g. 20261124T103915Z-2b97625)")
+    labels = manifest.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise _invalid(path, "labels must be a non-empty list of names")
+    if len(set(labels)) != len(labels):
+        raise _invalid(path, f"labels repeat a name: {labels}")
+    thresholds = manifest.get("thresholds")
+    if not isinstance(thresholds, dict) or set(thresholds) != set(labels):
+        raise _invalid(path, f"thresholds must have exactly the labels {labels}")
+    bad = [name for name, value in thresholds.items() if not (_number(value) and 0.0 <= value <= 1.0)]
+    if bad:
+        raise _invalid(path, f"thresholds must be numbers between 0 and 1: {', '.join(bad)}")
+    metrics = manifest.get("metrics")
+    if not isinstance(metrics, dict) or not _number(metrics.get("mean_roc_auc")):
+        raise _invalid(path, "metrics.mean_roc_auc is missing")
+    if not isinstance(metrics.get("per_label", {}), dict):
+        raise _invalid(path, "metrics.per_label must be an object")
+    for section, name in (BIAS_METRIC, NEUTRAL_FLAG_RATE):
+        values = metrics.get(section, {})
+        if not isinstance(values, dict):
+            raise _invalid(path, f"metrics.{section} must be an object")
+        value = values.get(name)
+        if value is not None and not (_number(value) and 0.0 <= value <= 1.0):
+            raise _invalid(path, f"metrics.{section}.{name} must be a number between 0 and 1, not {value!r}")
+
+
+def load_artifact(directory: Path) -> LocalArtifact:
+    """Read and check `<directory>/manifest.json` and `model.tar.gz` before anything leaves the machine."""
+    directory = Path(directory)
+    manifest_path, tarball = directory / MANIFEST_FILE, directory / TARBALL_FILE
+    for path in (manifest_path, tarball):
+        if not path.is_file():
+            raise CommandError(f"{path} not found: pass a directory made by `toxiguard package`", EXIT_MISSING)
+    raw = manifest_path.read_bytes()
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _invalid(manifest_path, f"not valid JSON ({exc})") from None
+    check_manifest(manifest, manifest_path)
+    if manifest["version"] != directory.name:
+        raise _invalid(manifest_path, f"version {manifest['version']} does not match the directory {directory.name}")
+
+    size, sha256 = tarball.stat().st_size, file_sha256(tarball)
+    recorded = manifest.get("artifact", {})
+    if "bytes" in recorded and recorded["bytes"] != size:
+        raise _invalid(tarball, f"{size} bytes, but the manifest records {recorded['bytes']}")
+    if "sha256" in recorded and recorded["sha256"] != sha256:
+        raise _invalid(tarball, f"SHA-256 {sha256} differs from the manifest's {recorded['sha256']}")
+    entry = recorded.get("layout", SAVED_MODEL_ENTRY)
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            if not any(member.name == entry for member in tar):
+                raise _invalid(tarball, f"has no {entry}: not a TF Serving model archive")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise _invalid(tarball, f"not a readable .tar.gz ({exc})") from None
+    return LocalArtifact(directory, manifest, raw, tarball, size, sha256)
+
+
+# --------------------------------------------------------------------------------------------------
+# The quality gate
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class GateRow:
+    metric: str
+    baseline: float | None
+    new: float | None
+    limit: float | None  # the worst value that passes (None: not gated): a floor, or a ceiling if lower is better
+    lower_is_better: bool = False
+
+    @property
+    def passed(self) -> bool:
+        if self.limit is None:
+            return True
+        if self.new is None:
+            return False
+        return self.new <= self.limit if self.lower_is_better else self.new >= self.limit
+
+    @property
+    def failure(self) -> str:
+        return self.metric if self.new is not None else f"{self.metric} (missing from the new manifest)"
+
+
+def _gate_row(
+    metric: str, baseline: float | None, new: float | None, tolerance: float, lower_is_better: bool = False
+) -> GateRow:
+    """A row whose limit lies `tolerance` on the worse side of the baseline; not gated without a baseline."""
+    worse = 1 if lower_is_better else -1
+    limit = None if baseline is None else baseline + worse * tolerance
+    return GateRow(metric, baseline, new, limit, lower_is_better)
+
+
+@dataclasses.dataclass(frozen=True)
+class GateResult:
+    baseline_version: str | None
+    rows: tuple[GateRow, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+    def report(self) -> str:
+        if self.baseline_version is None:
+            return "\n".join(self.notes)
+
+        def fmt(value: float | None) -> str:
+            return "-" if value is None else f"{value:.4f}"
+
+        def fmt_limit(row: GateRow) -> str:  # "<=" marks a ceiling: lower is better
+            return "-" if row.limit is None else f"{'<=' if row.lower_is_better else '>='}{row.limit:.4f}"
+
+        width = max([16, *(len(row.metric) for row in self.rows)])
+        lines = [f"quality gate against {self.baseline_version}:",
+                 f"  {'metric':<{width}} {'current':>8} {'new':>8} {'delta':>8} {'limit':>9}  result"]  # fmt: skip
+        for row in self.rows:
+            delta = "-" if row.new is None or row.baseline is None else f"{row.new - row.baseline:+.4f}"
+            verdict = "ok" if row.passed else "WORSE" if row.new is not None else "MISSING"
+            lines.append(
+                f"  {row.metric:<{width}} {fmt(row.baseline):>8} {fmt(row.new):>8} {delta:>8} {fmt_limit(row):>9}"
+                f"  {verdict}"
+            )
+        return "\n".join([*lines, *self.notes])
+
+
+def _metric(manifest: dict, *path: str) -> float | None:
+    """The number at manifest["metrics"][path[0]][path[1]]...; None where any step is missing."""
+    value = manifest["metrics"]
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value) if _number(value) else None
+
+
+def quality_gate(
+    new: dict,
+    baseline: dict | None,
+    mean_tolerance: float,
+    label_tolerance: float,
+    bias_tolerance: float = GATE_BIAS_TOLERANCE,
+    neutral_flag_tolerance: float = GATE_NEUTRAL_FLAG_TOLERANCE,
+) -> GateResult:
+    """Compare validation ROC-AUCs and the fairness numbers; raises if the labels or their order differ."""
+    if baseline is None:
+        return GateResult(None, (), ("quality gate: no model published yet, so nothing to compare with (passes)",))
+    if new["labels"] != baseline["labels"]:
+        raise CommandError(
+            f"labels differ from {baseline['version']}'s: {new['labels']} vs {baseline['labels']}; the API maps "
+            "scores to labels by position, so a change of labels or their order needs a deliberate redeploy of "
+            "both (publish refuses it)",
+            EXIT_GATE,
+        )
+    rows = [_gate_row("mean_roc_auc", _metric(baseline, "mean_roc_auc"), _metric(new, "mean_roc_auc"), mean_tolerance)]
+    notes = [
+        f"tolerances: mean {mean_tolerance:.4f}, per label {label_tolerance:.4f}, bias metric {bias_tolerance:.4f}, "
+        f"neutral identity flag rate {neutral_flag_tolerance:.4f} (lower is better)"
+    ]
+    for label in new["labels"]:
+        old = _metric(baseline, "per_label", label, "roc_auc")
+        rows.append(_gate_row(label, old, _metric(new, "per_label", label, "roc_auc"), label_tolerance))
+        if old is None:
+            notes.append(f"{label}: the current model has no ROC-AUC for it, not gated")
+    for path, tolerance, lower_is_better in (
+        (BIAS_METRIC, bias_tolerance, False),
+        (NEUTRAL_FLAG_RATE, neutral_flag_tolerance, True),
+    ):
+        old, current = _metric(baseline, *path), _metric(new, *path)
+        rows.append(_gate_row(path[-1], old, current, tolerance, lower_is_better))
+        if old is None:
+            notes.append(f"{path[-1]}: the current model was published without it, not gated")
+        elif current is None:
+            notes.append(
+                f"{path[-1]}: the new model lacks it; a model must not drop the current one's fairness evidence"
+            )
+    if new.get("data", {}).get("sha256") != baseline.get("data", {}).get("sha256"):
+        notes.append("note: the two models were validated on different data, so the comparison is indicative")
+    return GateResult(baseline["version"], tuple(rows), tuple(notes))
+
+
+# --------------------------------------------------------------------------------------------------
+# S3
+# --------------------------------------------------------------------------------------------------
+
+
+def version_key(version: str, name: str) -> str:
+    return f"{MODELS_PREFIX}{version}/{name}"
+
+
+def published_versions(s3, bucket: str) -> list[str]:
+    """Versions with a manifest (complete publishes), oldest first (version names sort by time)."""
+    versions = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=MODELS_PREFIX):
+        for item in page.get("Contents", []):
+            version, _, name = item["Key"][len(MODELS_PREFIX) :].partition("/")
+            if name == MANIFEST_FILE and VERSION_PATTERN.match(version):
+                versions.append(version)
+    return sorted(versions)
+
+
+def read_published_manifest(s3, bucket: str, version: str) -> dict:
+    key = version_key(version, MANIFEST_FILE)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if is_missing(exc):
+            raise CommandError(f"s3://{bucket}/{key} not found: {version} was never published") from None
+        raise
+    manifest = json.loads(body)
+    check_manifest(manifest, Path(f"s3://{bucket}/{key}"))
+    return manifest
+
+
+def already_published(s3, bucket: str, artifact: LocalArtifact) -> bool:
+    """True if this exact artifact is published (a re-run deploys it again); any other content is refused."""
+    version = artifact.version
+    manifest_key, tarball_key = version_key(version, MANIFEST_FILE), version_key(version, TARBALL_FILE)
+    if not object_exists(s3, bucket, manifest_key):
+        if object_exists(s3, bucket, tarball_key):
+            raise CommandError(
+                f"s3://{bucket}/{tarball_key} exists without a manifest: an earlier publish of {version} stopped "
+                f"half-way; check and delete it (aws s3 rm s3://{bucket}/{tarball_key}), then publish again"
+            )
+        return False
+    published_manifest = s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
+    try:
+        published_sha256 = s3.head_object(Bucket=bucket, Key=tarball_key).get("Metadata", {}).get("sha256")
+    except ClientError as exc:
+        if not is_missing(exc):
+            raise
+        published_sha256 = None
+    if published_manifest == artifact.manifest_bytes and published_sha256 == artifact.sha256:
+        return True
+    raise CommandError(
+        f"s3://{bucket}/{manifest_key} exists with different contents: {version} is already published and is "
+        "never overwritten (package a new version)"
+    )
+
+
+def put_manifest(s3, bucket: str, artifact: LocalArtifact) -> None:
+    """The manifest last and only if absent: it marks the version complete, and exactly one publish wins."""
+    key = version_key(artifact.version, MANIFEST_FILE)
+    try:
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=artifact.manifest_bytes, ContentType="application/json",
+            ChecksumAlgorithm="SHA256", IfNoneMatch="*",
+            ChecksumSHA256=checksum_header(hashlib.sha256(artifact.manifest_bytes).hexdigest()),
+        )  # fmt: skip
+    except ClientError as exc:
+        if error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
+            raise CommandError(
+                f"s3://{bucket}/{key} appeared while publishing: another publish of {artifact.version} finished "
+                "first (its manifest stands; check that its model.tar.gz is the one you meant)"
+            ) from None
+        raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Terraform
+# --------------------------------------------------------------------------------------------------
+
+
+def terraform_values(manifest: dict) -> dict:
+    """The env roots' inputs, named as they are: `terraform plan -var-file=<this as .tfvars.json>`."""
+    return {
+        "model_version": manifest["version"],
+        "model_thresholds": {label: manifest["thresholds"][label] for label in manifest["labels"]},
+        "model_labels": list(manifest["labels"]),
+    }
+
+
+def format_terraform_values(values: dict) -> str:
+    """`name = value` lines; JSON lists and objects are valid HCL, so they paste into a .tfvars file."""
+    width = max(len(name) for name in values)
+    return "\n".join(f"{name:<{width}} = {json.dumps(value)}" for name, value in values.items())
+
+
+# --------------------------------------------------------------------------------------------------
+# Publish
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishResult:
+    version: str
+    model_data_url: str
+    gate: GateResult | None  # None: this exact artifact was already published (and gated then)
+    terraform: dict
+    uploaded: bool
+
+
+def publish(
+    artifact_dir: Path,
+    bucket: str,
+    session,
+    *,
+    baseline_version: str | None = None,
+    mean_tolerance: float = GATE_MEAN_TOLERANCE,
+    label_tolerance: float = GATE_LABEL_TOLERANCE,
+    bias_tolerance: float = GATE_BIAS_TOLERANCE,
+    neutral_flag_tolerance: float = GATE_NEUTRAL_FLAG_TOLERANCE,
+    allow_regression: bool = False,
+    dry_run: bool = False,
+    multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+) -> PublishResult:
+    """Check the artifact, gate it against the current model, upload it (tarball, then manifest)."""
+    artifact = load_artifact(artifact_dir)
+    version = artifact.version
+    log.info("artifact %s: model.tar.gz %.1f MB, sha256 %s", version, artifact.size / 2**20, artifact.sha256)
+    with aws_errors(f"checking s3://{bucket}/{MODELS_PREFIX}"):
+        s3 = session.client("s3")
+        check_bucket(s3, bucket)
+        model_data_url = f"s3://{bucket}/{version_key(version, TARBALL_FILE)}"
+        if already_published(s3, bucket, artifact):
+            # It passed the gate when it was first published; deploying it again (a re-run, the next stage
+            # of a pipeline) must not fail on its own earlier success.
+            log.info("%s is already published with identical contents: nothing to upload", version)
+            return PublishResult(version, model_data_url, None, terraform_values(artifact.manifest), False)
+        if baseline_version is None:
+            earlier = [v for v in published_versions(s3, bucket) if v != version]
+            baseline_version = earlier[-1] if earlier else None
+        baseline = read_published_manifest(s3, bucket, baseline_version) if baseline_version else None
+
+    gate = quality_gate(
+        artifact.manifest, baseline, mean_tolerance, label_tolerance, bias_tolerance, neutral_flag_tolerance
+    )
+    print(gate.report())
+    if not gate.passed:
+        failed = ", ".join(row.failure for row in gate.rows if not row.passed)
+        if not allow_regression:
+            raise CommandError(
+                f"quality gate: {version} is worse than {gate.baseline_version} beyond the tolerance on {failed}; "
+                "nothing was uploaded (--allow-regression publishes it anyway)",
+                EXIT_GATE,
+            )
+        log.warning("quality gate failed on %s; publishing anyway (--allow-regression)", failed)
+
+    if not dry_run:
+        with aws_errors(f"uploading to s3://{bucket}/{MODELS_PREFIX}{version}/"):
+            upload_file(
+                s3, artifact.tarball, bucket, version_key(version, TARBALL_FILE), content_type="application/gzip",
+                sha256=artifact.sha256, multipart_threshold=multipart_threshold,
+            )  # fmt: skip
+            put_manifest(s3, bucket, artifact)
+        log.info("published %s", model_data_url)
+    return PublishResult(version, model_data_url, gate, terraform_values(artifact.manifest), not dry_run)
+
+
+def write_tfvars(values: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2) + "\n")

@@ -1,0 +1,164 @@
+"""`toxiguard score`: score a CSV file of comments, streaming, in batches, keeping every input row.
+
+The file is read row by row and scored a chunk at a time, so memory does not grow with the file. Every input row
+appears in the output, in order, with `score_<label>` for the six labels, `flagged` and `flagged_labels` added; a row
+that cannot be scored (empty text, invalid UTF-8, wrong number of fields, too long for the API) keeps its fields, gets
+a `score_error`, and is reported by row number (the header is row 1, as in `toxiguard train`'s messages).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import gzip
+import io
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from tqdm import tqdm
+
+from toxiguard.config import LABELS, TEXT_COLUMN
+
+log = logging.getLogger("toxiguard.serving.batch")
+
+OUTPUT_COLUMNS = (*(f"score_{label}" for label in LABELS), "flagged", "flagged_labels", "score_error")
+MAX_REPORTED_ROWS = 20
+
+
+class Scorer(Protocol):
+    model_version: str
+
+    def moderate(self, texts: list[str]) -> dict: ...
+
+
+class ScoreFileError(ValueError):
+    """The input cannot be scored at all (missing file or text column); names the file."""
+
+
+@dataclasses.dataclass
+class ScoreSummary:
+    rows: int = 0
+    scored: int = 0
+    flagged: int = 0
+    bad_rows: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes read from the file on disk, so the progress bar is exact even through gzip."""
+
+    def __init__(self, raw: BinaryIO, progress: tqdm):
+        self.raw = raw
+        self.progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self.raw.readinto(buffer)
+        self.progress.update(count)
+        return count
+
+
+def _text_rows(path: Path, progress: tqdm) -> Iterator[list[str]]:
+    counted = io.BufferedReader(_CountingReader(path.open("rb"), progress))
+    binary = gzip.GzipFile(fileobj=counted) if path.suffix == ".gz" else counted
+    # surrogateescape keeps undecodable bytes visible (as surrogates) so that one bad row is reported, not the file
+    text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+    with text:
+        yield from csv.reader(text)
+
+
+def _row_problem(row: list[str], width: int, text: str | None, max_chars: int | None) -> str | None:
+    if len(row) != width:
+        return f"has {len(row)} fields, the header has {width}"
+    if not text or not text.strip():
+        return "empty comment text"
+    if any("\udc80" <= ch <= "\udcff" for ch in text):
+        return "comment text is not valid UTF-8"
+    if "\x00" in text:
+        return "comment text contains a NUL character"
+    if max_chars is not None and len(text) > max_chars:
+        return f"comment text has {len(text)} characters, the API accepts at most {max_chars}"
+    return None
+
+
+def score_file(
+    source: Path,
+    target: Path,
+    scorer: Scorer,
+    column: str = TEXT_COLUMN,
+    chunk_rows: int = 1024,
+    max_chars: int | None = None,
+    show_progress: bool = True,
+) -> ScoreSummary:
+    """Score `source` into `target` (written to `<target>.partial`, renamed when complete)."""
+    if not source.is_file():
+        raise ScoreFileError(f"{source}: no such file")
+    summary = ScoreSummary()
+    partial = target.with_name(target.name + ".partial")
+    progress = tqdm(total=source.stat().st_size, unit="B", unit_scale=True, desc=source.name,
+                    disable=not show_progress, file=sys.stderr)  # fmt: skip
+    with progress, partial.open("w", newline="", encoding="utf-8", errors="surrogateescape") as out:
+        rows = _text_rows(source, progress)
+        header = next(rows, None)
+        if header is None:
+            raise ScoreFileError(f"{source}: the file is empty (expected a header row with {column!r})")
+        if column not in header:
+            raise ScoreFileError(f"{source}: row 1 (header) has no column {column!r}; columns: {', '.join(header)}")
+        clashing = [name for name in OUTPUT_COLUMNS if name in header]
+        if clashing:
+            raise ScoreFileError(f"{source}: row 1 (header) already has output column(s) {', '.join(clashing)}")
+        text_index = header.index(column)
+        writer = csv.writer(out)
+        writer.writerow([*header, *OUTPUT_COLUMNS])
+        chunk: list[tuple[int, list[str], str | None]] = []
+        for row_number, row in enumerate(rows, start=2):
+            text = row[text_index] if len(row) > text_index else None
+            chunk.append((row_number, row, _row_problem(row, len(header), text, max_chars)))
+            if len(chunk) >= chunk_rows:
+                _score_chunk(chunk, text_index, len(header), scorer, writer, summary)
+                chunk = []
+                progress.set_postfix(rows=summary.rows, flagged=summary.flagged, refresh=False)
+        _score_chunk(chunk, text_index, len(header), scorer, writer, summary)
+    partial.replace(target)
+    return summary
+
+
+def _score_chunk(chunk, text_index: int, width: int, scorer: Scorer, writer, summary: ScoreSummary) -> None:
+    good = [row[text_index] for _, row, problem in chunk if problem is None]
+    results = iter(scorer.moderate(good)["results"] if good else [])
+    for number, row, problem in chunk:
+        summary.rows += 1
+        # Short rows are padded so the added columns line up; surplus fields go last rather than being dropped.
+        fields, surplus = [*row[:width], *[""] * (width - len(row))], row[width:]
+        if problem is not None:
+            summary.bad_rows.append((number, problem))
+            writer.writerow([*fields, *[""] * len(LABELS), "", "", problem, *surplus])
+            continue
+        result = next(results)
+        summary.scored += 1
+        summary.flagged += result["flagged"]
+        scores = [f"{result['scores'][label]:.6f}" for label in LABELS]
+        writer.writerow([*fields, *scores, str(result["flagged"]).lower(), " ".join(result["labels"]), ""])
+
+
+def report(source: Path, target: Path, summary: ScoreSummary, model_version: str) -> None:
+    """Human summary on stderr: counts, and the first bad rows by number."""
+    print(
+        f"{source} -> {target}: {summary.rows} rows, {summary.scored} scored, {summary.flagged} flagged, "
+        f"{len(summary.bad_rows)} not scored (model {model_version})",
+        file=sys.stderr,
+    )
+    for number, problem in summary.bad_rows[:MAX_REPORTED_ROWS]:
+        print(f"  {source}: row {number}: {problem}", file=sys.stderr)
+    if len(summary.bad_rows) > MAX_REPORTED_ROWS:
+        print(f"  ... and {len(summary.bad_rows) - MAX_REPORTED_ROWS} more rows (see the `score_error` column)",
+              file=sys.stderr)  # fmt: skip
+
+
+def default_output(source: Path) -> Path:
+    name = source.name.removesuffix(".gz").removesuffix(".csv")
+    return source.with_name(f"{name}.scored.csv")

@@ -1,0 +1,232 @@
+"""The whole system on one machine: local model server + local gateway (handler + page), as `make serve` runs it.
+
+The model server runs in its own process, like SageMaker's container: the gateway process never imports
+TensorFlow, and the handler reaches the model only through boto3's SigV4-signed `InvokeEndpoint` calls, redirected
+by `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`. The handler gets the deployed configuration (model version, label order,
+thresholds) from the artifact's manifest, as Terraform gives it to the Lambda function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from toxiguard.config import latest_artifact
+from toxiguard.serving.local.gateway import Gateway
+
+READY_LINE = re.compile(r"model server ready at (http://\S+)")
+MODEL_START_TIMEOUT_SECONDS = 180
+
+
+class StackError(RuntimeError):
+    """The local stack could not start (port taken, model server failed); the message says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StackSettings:
+    """Where the local stack listens and what it serves; `from_env` reads the variables `.env.example` documents."""
+
+    artifact_dir: Path | None = None  # None: the newest version under artifacts/
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    model_host: str = "127.0.0.1"
+    model_port: int = 8080
+    endpoint_name: str = "toxiguard"
+    batching: bool = True
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> StackSettings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        artifact = env.get("TOXIGUARD_ARTIFACT")
+        return cls(
+            artifact_dir=Path(artifact) if artifact else None,
+            gateway_host=env.get("GATEWAY_HOST", defaults.gateway_host),
+            gateway_port=_port(env, "GATEWAY_PORT", defaults.gateway_port),
+            model_host=env.get("MODEL_SERVER_HOST", defaults.model_host),
+            model_port=_port(env, "MODEL_SERVER_PORT", defaults.model_port),
+            endpoint_name=env.get("SAGEMAKER_ENDPOINT_NAME", defaults.endpoint_name),
+            batching=env.get("MODEL_BATCHING", "true").lower() not in ("0", "false", "no"),
+        )
+
+
+def _port(env, name: str, default: int) -> int:
+    value = env.get(name, str(default))
+    if not value.isdigit() or int(value) > 65535:
+        raise StackError(f"{name}={value!r} is not a port number (0-65535)")
+    return int(value)
+
+
+def handler_environment(manifest: dict, model_url: str, endpoint_name: str) -> dict[str, str]:
+    """What the Lambda function's configuration holds on AWS, with the runtime endpoint pointed at `model_url`."""
+    return {
+        "SAGEMAKER_ENDPOINT_NAME": endpoint_name,
+        "MODEL_VERSION": manifest["version"],
+        "MODEL_LABELS": ",".join(manifest["labels"]),
+        "MODEL_THRESHOLDS": json.dumps(manifest["thresholds"]),
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
+        # boto3 signs every call; the local server checks the signature's presence, not the key.
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    }
+
+
+def ensure_port_free(host: str, port: int, variable: str) -> None:
+    """Fail fast, before the model loads, when a fixed port is already taken."""
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StackError(
+                    f"port {port} on {host} is already in use: stop what is using it or choose another port "
+                    f"with {variable}=<port> (0 picks a free one)"
+                ) from None
+            raise StackError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+class LocalStack:
+    """Model server process + in-process gateway; a context manager whose `gateway_url` serves page and API."""
+
+    def __init__(
+        self,
+        artifact_dir: Path | None = None,
+        gateway_port: int | None = None,
+        model_port: int | None = None,
+        settings: StackSettings | None = None,
+    ):
+        settings = settings or StackSettings()
+        overrides = {"gateway_port": gateway_port, "model_port": model_port, "artifact_dir": artifact_dir}
+        self.settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        self.artifact_dir = Path(self.settings.artifact_dir or latest_artifact())
+        self.manifest = json.loads((self.artifact_dir / "manifest.json").read_text())
+        self.model_url = ""
+        self._process: subprocess.Popen | None = None
+        self._gateway: Gateway | None = None
+
+    @property
+    def gateway_url(self) -> str:
+        return self._gateway.url
+
+    @property
+    def model_version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def model_server_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> LocalStack:
+        s = self.settings
+        ensure_port_free(s.gateway_host, s.gateway_port, "GATEWAY_PORT")
+        ensure_port_free(s.model_host, s.model_port, "MODEL_SERVER_PORT")
+        try:
+            self.model_url = self._start_model_server()
+            environment = handler_environment(self.manifest, self.model_url, s.endpoint_name)
+            self._gateway = Gateway(environment, s.gateway_host, s.gateway_port).start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start_model_server(self) -> str:
+        s = self.settings
+        command = [sys.executable, "-m", "toxiguard.serving.local.model_server", "--artifact", str(self.artifact_dir),
+                   "--host", s.model_host, "--port", str(s.model_port), "--endpoint-name", s.endpoint_name]  # fmt: skip
+        if not s.batching:
+            command.append("--no-batching")
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1)
+        deadline = time.monotonic() + MODEL_START_TIMEOUT_SECONDS
+        for line in self._process.stdout:
+            match = READY_LINE.search(line)
+            if match:
+                threading.Thread(target=_forward, args=(self._process.stdout,), daemon=True).start()
+                _wait_for_ping(match.group(1), deadline)
+                return match.group(1)
+            sys.stdout.write(line)
+            if time.monotonic() > deadline:
+                break
+        code = self._process.wait(timeout=10)
+        raise StackError(f"the model server stopped before it was ready (exit code {code}); its messages are above")
+
+    def close(self) -> None:
+        if self._gateway is not None:
+            self._gateway.close()
+            self._gateway = None
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.wait()
+            self._process = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _forward(stream) -> None:
+    for line in stream:
+        sys.stdout.write(line)
+
+
+def _wait_for_ping(url: str, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise StackError(f"the model server at {url} did not answer /ping in time")
+        time.sleep(0.1)
+
+
+def _stop(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(settings: StackSettings) -> int:
+    """Run the stack in the foreground until Ctrl-C (or SIGTERM); prints where everything is."""
+    # Explicit handlers: a shell that starts us in the background makes us inherit an ignored SIGINT.
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    logging.getLogger("botocore").setLevel(logging.WARNING)  # "found credentials" lines are noise here
+    with LocalStack(settings=settings) as stack:
+        print(
+            f"toxiguard is running (model {stack.model_version})\n"
+            f"  web page  {stack.gateway_url}/\n"
+            f"  API       {stack.gateway_url}/v1/moderate  (health: {stack.gateway_url}/v1/health)\n"
+            f"  model     {stack.model_url}  (SageMaker-compatible: /ping, /invocations)\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        try:
+            while stack.model_server_running:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("\nstopping", flush=True)
+            return 0
+    raise StackError("the model server stopped unexpectedly; its messages are above")
