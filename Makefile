@@ -96,9 +96,9 @@ train-cloud: install ## SageMaker training job on $(DATA) (BUCKET, ROLE_ARN; EMB
 	$(BIN)/toxiguard train-cloud --bucket $(BUCKET) --role-arn $(ROLE_ARN) --data $(DATA) $(if $(REGION),--region $(REGION)) \
 		$(if $(EMBEDDINGS),--embeddings $(EMBEDDINGS)) $(if $(TUNE),--tune --max-jobs $(TRIALS)) $(if $(WAIT),--wait --out $(ARTIFACTS))
 
-smoke: ## smoke-test a running stack: API_URL=... [SITE_URL=...] [VERSION=...] (standard library only)
+smoke: install ## smoke-test a running stack: API_URL=... [SITE_URL=...] [VERSION=...] (standard library only)
 	@test -n "$(API_URL)" || { echo "make smoke: set API_URL=<api url> (terraform output api_url)"; exit 2; }
-	PYTHONPATH=ml $(PYTHON) -m toxiguard.cloud.smoke --api $(API_URL) $(if $(SITE_URL),--site $(SITE_URL)) \
+	$(BIN)/python -m toxiguard.cloud.smoke --api $(API_URL) $(if $(SITE_URL),--site $(SITE_URL)) \
 		$(if $(VERSION),--expect-version $(VERSION)) --wait 300
 
 serve: install ## run the model server, gateway and web page locally (Ctrl-C stops; ports: GATEWAY_PORT, MODEL_SERVER_PORT)

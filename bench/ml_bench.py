@@ -26,10 +26,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from toxiguard.config import latest_artifact  # noqa: E402
+from toxiguard.artifact import SIGNATURE, latest_artifact  # noqa: E402
+from toxiguard.serving.model import ServingModel, call_signature  # noqa: E402
 from toxiguard.training import model as tg_model  # noqa: E402
 from toxiguard.training.data import LabelledData, load_split  # noqa: E402
-from toxiguard.training.export import SIGNATURE, Artifact, call_signature  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {
@@ -75,7 +75,7 @@ def bench_training(train: LabelledData, hp: HParams, steps: int) -> dict:
 
 
 def bench_serving(
-    artifact: Artifact, texts: list[str], single_requests: int, time_budget: float, predict_requests: int = 200
+    artifact: ServingModel, texts: list[str], single_requests: int, time_budget: float, predict_requests: int = 200
 ) -> dict:
     serving_fn = artifact.serving_fn
     call_signature(serving_fn, texts[:1])  # warm-up
@@ -94,7 +94,7 @@ def bench_serving(
         }
     }
     # Batches in arrival order pad every comment to the batch's longest; the batch scorer
-    # (`Artifact.score`) sorts a chunk by length first, so each batch holds comments of similar length.
+    # (`ServingModel.score`) sorts a chunk by length first, so each batch holds comments of similar length.
     by_length = sorted(texts, key=len)
     for batch_size in (64, 256):
         for order, pool in (("arrival_order", texts), ("length_sorted", by_length)):
@@ -109,7 +109,7 @@ def bench_serving(
             elapsed = time.perf_counter() - started
             result[f"batch_{batch_size}_{order}"] = {"comments": done, "comments_per_second": done / elapsed}
 
-    # The batch scorer itself (`Artifact.score`, as `toxiguard score` uses it): length-sorted batches, two at once.
+    # The batch scorer itself (`ServingModel.score`, as `toxiguard score` uses it): length-sorted batches, two at once.
     for batch_size in (64, 256):
         artifact.score(texts[: batch_size * 2], batch_size=batch_size)
         started = time.perf_counter()
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "ml.json")
     args = parser.parse_args(argv)
 
-    artifact = Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
+    artifact = ServingModel(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
     previous_dir = args.previous or next(
         (p.parent for p in sorted(DEFAULT_ARTIFACTS.glob("*/manifest.json"), reverse=True)[1:]), None
     )
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     if previous_dir is not None:
         print(f"timing the previous model {previous_dir.name} ...", file=sys.stderr)
-        previous_artifact = Artifact(previous_dir)
+        previous_artifact = ServingModel(previous_dir)
         previous_serving = bench_serving(previous_artifact, validation.texts, args.single_requests, args.time_budget)
         previous = {
             "model_version": previous_artifact.version,

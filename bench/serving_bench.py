@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toxiguard.config import latest_artifact
+from toxiguard.artifact import latest_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"

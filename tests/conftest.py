@@ -29,31 +29,38 @@ def tiny_hparams():
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, tiny_hparams) -> Path:
-    """A run trained on the hand-written fixture in seconds, then evaluated (report + thresholds)."""
-    from toxiguard.training.evaluate import evaluate_run
-    from toxiguard.training.train import train
+def tiny_pipeline(tmp_path_factory, tiny_hparams):
+    """The whole pipeline (train, evaluate with a test file, package) on the hand-written fixture, in seconds."""
+    from toxiguard.training.pipeline import PipelineRequest, run_pipeline
 
-    run_dir = tmp_path_factory.mktemp("run")
-    train(FIXTURES / "train_small.csv", run_dir, tiny_hparams, seed=7, validation_fraction=0.3)
-    evaluate_run(run_dir, test_path=FIXTURES / "test.csv", test_labels=FIXTURES / "test_labels.csv")
-    return run_dir
+    request = PipelineRequest(
+        data=FIXTURES / "train_small.csv", work=tmp_path_factory.mktemp("work"), hparams=tiny_hparams, seed=7,
+        validation_fraction=0.3, test=FIXTURES / "test.csv", test_labels=FIXTURES / "test_labels.csv",
+    )  # fmt: skip
+    return request, run_pipeline(request)
 
 
 @pytest.fixture(scope="session")
-def tiny_artifact(tiny_run, tmp_path_factory) -> Path:
-    from toxiguard.training.export import package
+def tiny_run(tiny_pipeline) -> Path:
+    """The tiny pipeline's trained and evaluated run (report + thresholds)."""
+    request, _ = tiny_pipeline
+    return request.run_dir
 
-    return package(tiny_run, tmp_path_factory.mktemp("artifacts"))
+
+@pytest.fixture(scope="session")
+def tiny_artifact(tiny_pipeline) -> Path:
+    """The tiny pipeline's packaged artifact."""
+    _, artifact = tiny_pipeline
+    return artifact
 
 
 @pytest.fixture(scope="session")
 def shipped_artifact():
     """The model the repository ships (the newest version under artifacts/)."""
-    from toxiguard.config import latest_artifact
-    from toxiguard.training.export import Artifact
+    from toxiguard.artifact import latest_artifact
+    from toxiguard.serving.model import ServingModel
 
-    return Artifact(latest_artifact(PROJECT_ROOT / "artifacts"))
+    return ServingModel(latest_artifact(PROJECT_ROOT / "artifacts"))
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from dotenv import find_dotenv, load_dotenv
 
+from toxiguard.artifact import latest_artifact
 from toxiguard.config import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DATA,
@@ -45,9 +46,8 @@ from toxiguard.config import (
     VALIDATION_FRACTION,
     HParams,
     configure_threads,
-    latest_artifact,
 )
-from toxiguard.training.data import DataError
+from toxiguard.errors import DataError
 
 log = logging.getLogger("toxiguard")
 
@@ -133,9 +133,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
         return 2
     else:
-        from toxiguard.training.export import Artifact
+        from toxiguard.serving.model import ServingModel
 
-        artifact = Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
+        artifact = ServingModel(args.artifact or latest_artifact(DEFAULT_ARTIFACTS))
         baseline_train = None
         if not args.no_baseline:
             baseline_train = _baseline_training_split(args.baseline_data, artifact.manifest)
@@ -181,9 +181,9 @@ def _scorer(args: argparse.Namespace):
     if args.api:
         return ApiScorer(args.api)
     configure_threads()
-    from toxiguard.training.export import Artifact
+    from toxiguard.serving.model import ServingModel
 
-    return LocalScorer(Artifact(args.artifact or latest_artifact(DEFAULT_ARTIFACTS)))
+    return LocalScorer(ServingModel(args.artifact or latest_artifact(DEFAULT_ARTIFACTS)))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -121,14 +121,6 @@ def configure_threads() -> None:
         pass  # TensorFlow already initialised (e.g. inside a test session); keep its pools.
 
 
-def latest_artifact(root: Path = DEFAULT_ARTIFACTS) -> Path:
-    """The newest packaged model under `root` (version names sort by time); needs no TensorFlow."""
-    versions = sorted(p.parent for p in root.glob("*/manifest.json"))
-    if not versions:
-        raise FileNotFoundError(f"no packaged model under {root}: run `make model`, or pass the model's directory")
-    return versions[-1]
-
-
 def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
     """SHA-256 of a file read in chunks (model tarballs and vector files can be gigabytes)."""
     digest = hashlib.sha256()

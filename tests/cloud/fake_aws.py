@@ -18,7 +18,8 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
-from toxiguard.config import DEFAULT_ARTIFACTS, latest_artifact
+from toxiguard.artifact import latest_artifact
+from toxiguard.config import DEFAULT_ARTIFACTS
 
 REGION = "eu-west-1"
 BUCKET = "toxiguard-artifacts-test"

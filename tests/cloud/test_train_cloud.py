@@ -13,16 +13,17 @@ import subprocess
 import sys
 import tarfile
 import tomllib
-from pathlib import Path
 
 import pytest
 from botocore.stub import Stubber
 
-import toxiguard.cli
+import toxiguard.training.pipeline
+from toxiguard.artifact import latest_artifact
 from toxiguard.cli import main
 from toxiguard.cloud import aws, sagemaker_entry
 from toxiguard.cloud import jobs as cloud
 from toxiguard.config import DEFAULT_HPARAMS, PROJECT_ROOT, SEARCH_SCALES, SEARCH_SPACE, HParams
+from toxiguard.training.pipeline import PipelineRequest
 
 from .fake_aws import BUCKET, REGION, fake_aws, make_artifact, record_calls, tarball_bytes
 
@@ -157,7 +158,8 @@ def test_tuned_values_reach_the_entry_script_as_hparams(tmp_path):
     chosen["learning_rate"] = "0.0012"
     argv = [item for name, value in sorted(chosen.items()) for item in (f"--{name}", str(json.loads(value)))]
     (tmp_path / "train.csv").write_text("id\n")
-    hparams, _ = sagemaker_entry.plan(sagemaker_entry.build_parser().parse_args(argv), tmp_path, tmp_path / "work")
+    request = sagemaker_entry.plan(sagemaker_entry.build_parser().parse_args(argv), tmp_path, tmp_path / "work")
+    hparams = request.hparams.to_dict()
     assert hparams["pooling"] == "max_avg" and hparams["vocab_size"] == 50_000 and hparams["dropout"] == 0.4
     assert hparams["learning_rate"] == 0.0012
 
@@ -177,7 +179,10 @@ def test_source_tarball_holds_the_code_and_nothing_else(tmp_path):
     assert not [n for n in names if "__pycache__" in n or ".egg-info" in n or n.endswith(".pyc")]
     assert entry == (PROJECT_ROOT / "ml" / "toxiguard" / "cloud" / "sagemaker_entry.py").read_bytes()
     pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
-    assert requirements.splitlines() == pyproject["project"]["dependencies"]
+    optional = pyproject["project"]["optional-dependencies"]
+    expected = pyproject["project"]["dependencies"] + optional["training"][1:] + optional["serving"]
+    assert optional["training"][0] == "toxiguard[serving]"  # expanded, not passed to pip
+    assert sorted(requirements.splitlines()) == sorted(expected)
     assert gzip.decompress(target.read_bytes())  # a valid gzip, and deterministic:
     again = tmp_path / "again.tar.gz"
     cloud.source_tarball(PROJECT_ROOT, again)
@@ -276,7 +281,7 @@ def test_waiting_for_tuning_returns_the_best_job(session, capsys):
     assert "InProgress (training jobs: InProgress 2)" in out and "validation:mean_roc_auc = 0.979" in out
 
 
-def test_entry_script_maps_hyperparameters_onto_the_toxiguard_commands(tmp_path):
+def test_entry_script_maps_hyperparameters_onto_the_pipeline_request(tmp_path):
     channel = tmp_path / "channel"
     channel.mkdir()
     (channel / "train.csv.gz").write_bytes(b"x")
@@ -285,17 +290,15 @@ def test_entry_script_maps_hyperparameters_onto_the_toxiguard_commands(tmp_path)
             "0.1", "--epochs", "3", "--pooling", "max", "--seed", "7", "--validation-fraction", "0.2"]  # fmt: skip
     args, ignored = sagemaker_entry.build_parser().parse_known_args(argv)
     assert ignored == ["--_tuning_objective_metric", "validation:mean_roc_auc"]
-    hparams, commands = sagemaker_entry.plan(args, channel, tmp_path / "work")
+    request = sagemaker_entry.plan(args, channel, tmp_path / "work")
 
     expected = {**HParams.load(DEFAULT_HPARAMS).to_dict(), "dropout": 0.1, "epochs": 3, "pooling": "max"}
-    assert hparams == expected
-    work = tmp_path / "work"
-    assert commands == [
-        ["train", "--data", str(channel / "train.csv.gz"), "--run-dir", str(work / "run"),
-         "--hparams", str(work / "hparams.json"), "--seed", "7", "--validation-fraction", "0.2"],
-        ["evaluate", "--run", str(work / "run")],
-        ["package", "--run", str(work / "run"), "--out", str(work / "artifacts")],
-    ]  # fmt: skip
+    assert request.hparams.to_dict() == expected
+    assert request == PipelineRequest(
+        data=channel / "train.csv.gz", work=tmp_path / "work", hparams=HParams.from_dict(expected), seed=7,
+        validation_fraction=0.2,
+    )  # fmt: skip
+    assert request.run_dir == tmp_path / "work" / "run"
 
 
 def test_entry_script_trains_from_the_embeddings_channel_when_the_job_has_one(tmp_path):
@@ -304,10 +307,10 @@ def test_entry_script_trains_from_the_embeddings_channel_when_the_job_has_one(tm
         directory.mkdir()
         (directory / name).write_bytes(b"x")
     args = sagemaker_entry.build_parser().parse_args([])
-    _, commands = sagemaker_entry.plan(args, channel, tmp_path / "work", vectors)
-    assert commands[0][-2:] == ["--embeddings", str(vectors / "crawl-300d-2M.vec.gz")]
-    _, without = sagemaker_entry.plan(args, channel, tmp_path / "work")
-    assert "--embeddings" not in without[0]
+    assert (
+        sagemaker_entry.plan(args, channel, tmp_path / "work", vectors).embeddings == vectors / "crawl-300d-2M.vec.gz"
+    )
+    assert sagemaker_entry.plan(args, channel, tmp_path / "work").embeddings is None
     args = sagemaker_entry.build_parser().parse_args(["--embeddings-file", "missing.vec"])
     with pytest.raises(FileNotFoundError, match=r"missing\.vec not found in the embeddings channel"):
         sagemaker_entry.plan(args, channel, tmp_path / "work", vectors)
@@ -319,41 +322,41 @@ def test_the_request_hyperparameters_round_trip_through_the_toolkit(tmp_path):
     argv = [item for name, value in sorted(request.items()) for item in (f"--{name}", str(json.loads(value)))]
     (tmp_path / "train.csv").write_text("id\n")
     args = sagemaker_entry.build_parser().parse_args(argv)
-    planned, commands = sagemaker_entry.plan(args, tmp_path, tmp_path / "work")
-    assert planned == hparams
-    assert commands[0][commands[0].index("--seed") + 1] == "5"
+    planned = sagemaker_entry.plan(args, tmp_path, tmp_path / "work")
+    assert planned.hparams.to_dict() == hparams
+    assert (planned.seed, planned.validation_fraction) == (5, 0.25)
 
 
-def test_entry_script_runs_the_stages_and_leaves_the_artifact_in_the_model_dir(tmp_path, monkeypatch, capsys):
+def test_entry_script_runs_the_pipeline_and_leaves_the_artifact_in_the_model_dir(tmp_path, monkeypatch, capsys):
     channel, model_dir = tmp_path / "channel", tmp_path / "model"
     channel.mkdir()
     (channel / "train.csv").write_bytes(b"x")
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(channel))
     monkeypatch.setenv("SM_MODEL_DIR", str(model_dir))
-    ran, epochs = [], []
+    requests = []
 
-    def fake_stage(command):  # the real stages need TensorFlow and minutes; the wiring is what is checked here
-        ran.append(command[0])
-        if command[0] == "train":
-            hparams_file = Path(command[command.index("--hparams") + 1])
-            epochs.append(json.loads(hparams_file.read_text())["hyperparameters"]["epochs"])
-        if command[0] == "package":
-            make_artifact(Path(command[command.index("--out") + 1]), VERSION, mean=0.97)
-        return 0
+    def fake_pipeline(request):  # the real stages need TensorFlow and minutes; the wiring is what is checked here
+        requests.append(request)
+        return make_artifact(request.artifacts_dir, VERSION, mean=0.97)
 
-    monkeypatch.setattr(toxiguard.cli, "main", fake_stage)
+    monkeypatch.setattr(toxiguard.training.pipeline, "run_pipeline", fake_pipeline)
     assert sagemaker_entry.main(["--epochs", "2"]) == 0
-    assert ran == ["train", "evaluate", "package"] and epochs == [2]
+    assert [r.hparams.epochs for r in requests] == [2]
     assert sorted(p.name for p in (model_dir / VERSION).iterdir()) == ["manifest.json", "model.tar.gz"]
     assert capsys.readouterr().out.strip().splitlines()[-1] == "val_mean_roc_auc=0.970000"
 
 
-def test_entry_script_stops_at_a_failing_stage(tmp_path, monkeypatch):
+def test_entry_script_fails_without_writing_the_model_dir_when_a_stage_fails(tmp_path, monkeypatch):
     (tmp_path / "train.csv").write_bytes(b"x")
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(tmp_path))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
-    monkeypatch.setattr(toxiguard.cli, "main", lambda command: 2 if command[0] == "train" else 0)
-    assert sagemaker_entry.main([]) == 2
+
+    def failing_pipeline(request):
+        raise RuntimeError("exported model differs from the trained one")
+
+    monkeypatch.setattr(toxiguard.training.pipeline, "run_pipeline", failing_pipeline)
+    with pytest.raises(RuntimeError, match="differs"):
+        sagemaker_entry.main([])
     assert not (tmp_path / "model").exists()
 
 
@@ -370,11 +373,24 @@ def test_cli_exit_codes(session, data_file, capsys):
     assert "started tuning job toxiguard-tune-cli" in capsys.readouterr().out
 
 
-def test_the_aws_commands_do_not_load_tensorflow():
-    code = ("import sys; from toxiguard import cli; from toxiguard.cloud import publish, jobs, aws, sagemaker_entry; "
-            "cli.build_parser(); "
-            "assert not {'tensorflow', 'keras'} & set(sys.modules), 'TensorFlow was imported'")  # fmt: skip
-    subprocess.run([sys.executable, "-c", code], check=True)
+def test_the_cloud_commands_run_with_only_the_cloud_extra():
+    """`pip install toxiguard[cloud]` has no TensorFlow, NumPy or scikit-learn: the CLI and the cloud package must
+    import, parse and publish-check without them."""
+    code = f"""
+import importlib.abc, sys
+class Uninstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("tensorflow", "keras", "numpy", "sklearn", "matplotlib"):
+            raise ModuleNotFoundError(f"No module named {{name!r}}")
+sys.meta_path.insert(0, Uninstalled())
+from toxiguard import cli
+from toxiguard.cloud import publish, jobs, aws, sagemaker_entry, smoke
+cli.build_parser()
+print(publish.load_artifact({str(latest_artifact(PROJECT_ROOT / "artifacts"))!r}).version)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == latest_artifact(PROJECT_ROOT / "artifacts").name
 
 
 def _job(status, secondary, **extra):

@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pytest
 
-from toxiguard.config import latest_artifact
+from toxiguard.artifact import latest_artifact
 
 from .conftest import PROJECT_ROOT, run, tool
 

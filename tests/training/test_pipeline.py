@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from toxiguard.config import LABELS, HParams, latest_artifact
+from toxiguard.artifact import SIGNATURE, latest_artifact, version_name
+from toxiguard.config import LABELS, HParams
+from toxiguard.serving.model import ServingModel, call_signature, checkpoint_parameters
 from toxiguard.training.augment import AUGMENTATION_KINDS
 from toxiguard.training.evaluate import (
     BASELINE_NAME,
@@ -19,7 +21,6 @@ from toxiguard.training.evaluate import (
     label_metrics,
     max_f1_threshold,
 )
-from toxiguard.training.export import SIGNATURE, Artifact, call_signature, checkpoint_parameters, version_name
 from toxiguard.training.model import score_texts
 from toxiguard.training.ngram import NgramLinear
 from toxiguard.training.normalize import normalize_text
@@ -111,7 +112,7 @@ def test_every_weight_is_stored_once(tiny_run, tiny_artifact):
     model, ngram_model, _ = load_run(tiny_run)
     expected = model.count_params() + ngram_model.weights.size + ngram_model.idf.size + ngram_model.bias.size
     assert checkpoint_parameters(_extract(tiny_artifact)) == expected
-    assert Artifact(tiny_artifact).parameter_count == expected
+    assert ServingModel(tiny_artifact).parameter_count == expected
 
 
 def test_exported_signature_matches_the_trained_models(tiny_run, tiny_artifact):
@@ -127,7 +128,7 @@ def test_exported_signature_matches_the_trained_models(tiny_run, tiny_artifact):
 
 def test_artifact_scores_in_input_order_whatever_the_batching(tiny_run, tiny_artifact):
     texts = [f"comment {'idiot ' * (i % 7)} number {i}" for i in range(23)]
-    artifact = Artifact(tiny_artifact)
+    artifact = ServingModel(tiny_artifact)
     np.testing.assert_allclose(artifact.score(texts, batch_size=5), trained_scores(tiny_run, texts), atol=1e-5)
     assert latest_artifact(tiny_artifact.parent) == tiny_artifact
 
@@ -162,7 +163,7 @@ def test_max_f1_threshold_and_metrics_on_a_known_case():
 def test_evaluation_files_use_the_shipped_thresholds(tiny_artifact, fixtures, tmp_path):
     from toxiguard.training.evaluate import evaluate_files
 
-    artifact = Artifact(tiny_artifact)
+    artifact = ServingModel(tiny_artifact)
     report = evaluate_files(
         artifact.score, artifact.thresholds, fixtures / "test.csv", fixtures / "test_labels.csv", tmp_path
     )

@@ -31,8 +31,8 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
+from toxiguard.artifact import MANIFEST_FILE, VERSION_PATTERN
 from toxiguard.cloud.aws import CommandError, aws_errors, check_bucket, object_exists, upload_file
-from toxiguard.cloud.publish import MANIFEST_FILE, VERSION_PATTERN
 from toxiguard.cloud.sagemaker_entry import OBJECTIVE_REGEX
 from toxiguard.config import PROJECT_ROOT, SEARCH_SCALES, SEARCH_SPACE, file_sha256, git_state
 
@@ -120,10 +120,26 @@ def stage_input(s3, bucket: str, source: str, prefix: str) -> tuple[str, str | N
     return f"s3://{bucket}/{key.rsplit('/', 1)[0]}/", path.name
 
 
-def requirements(pyproject: Path) -> str:
-    """The project's runtime dependencies, as pip reads them (one place: pyproject.toml)."""
-    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
-    return "".join(f"{line}\n" for line in dependencies)
+JOB_EXTRAS = ("training",)  # the job trains, evaluates and packages
+
+
+def requirements(pyproject: Path, extras: Iterable[str] = JOB_EXTRAS) -> str:
+    """What the job installs, as pip reads it (one place: pyproject.toml): the base dependencies and `extras`, with
+    the extras they name (`toxiguard[serving]`) expanded, since the job runs the uploaded source, not a package."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    optional, own_extra = project.get("optional-dependencies", {}), f"{project['name']}["
+    lines, pending, seen = list(project["dependencies"]), list(extras), set()
+    while pending:
+        extra = pending.pop(0)
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for line in optional[extra]:
+            if line.startswith(own_extra):
+                pending.extend(line[len(own_extra) : line.index("]")].split(","))
+            else:
+                lines.append(line)
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _source_files(root: Path) -> Iterable[tuple[Path, str]]:

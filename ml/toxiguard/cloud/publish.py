@@ -23,13 +23,22 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
-import re
-import tarfile
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from toxiguard.artifact import (
+    BIAS_METRIC,
+    MANIFEST_FILE,
+    NEUTRAL_FLAG_RATE,
+    TARBALL_FILE,
+    VERSION_PATTERN,
+    ArtifactError,
+    ArtifactFiles,
+    check_manifest,
+    is_number,
+    read_artifact,
+)
 from toxiguard.cloud.aws import (
     DEFAULT_MULTIPART_THRESHOLD,
     CommandError,
@@ -46,115 +55,25 @@ from toxiguard.config import (
     GATE_LABEL_TOLERANCE,
     GATE_MEAN_TOLERANCE,
     GATE_NEUTRAL_FLAG_TOLERANCE,
-    file_sha256,
 )
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FILE = "manifest.json"
-TARBALL_FILE = "model.tar.gz"
 MODELS_PREFIX = "models/"
-VERSION_PATTERN = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7,40}$")
-SAVED_MODEL_ENTRY = "1/saved_model.pb"  # what SageMaker's TF Serving container loads
 
 EXIT_MISSING = 1  # a missing file, an existing version, an AWS failure
 EXIT_INVALID = 2  # an artifact whose manifest is malformed or disagrees with model.tar.gz
 EXIT_GATE = 3  # the quality gate refused the model
-# Where the gated fairness numbers sit under a manifest's "metrics"; both are shares in [0, 1].
-BIAS_METRIC = ("fairness", "bias_metric")
-NEUTRAL_FLAG_RATE = ("functional", "neutral_identity_flag_rate")
 
 
-# --------------------------------------------------------------------------------------------------
-# The local artifact
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class LocalArtifact:
-    directory: Path
-    manifest: dict
-    manifest_bytes: bytes
-    tarball: Path
-    size: int
-    sha256: str
-
-    @property
-    def version(self) -> str:
-        return self.manifest["version"]
-
-
-def _invalid(path: Path, problem: str) -> CommandError:
-    return CommandError(f"{path}: {problem}", EXIT_INVALID)
-
-
-def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_manifest(manifest: dict, path: Path) -> None:
-    """The keys deploy and the gate read: version, labels, thresholds (0..1, one per label), validation ROC-AUCs,
-    and the fairness numbers when present (absent or null in models published before they were measured)."""
-    if not isinstance(manifest, dict):
-        raise _invalid(path, "not a JSON object")
-    version = manifest.get("version")
-    if not isinstance(version, str) or not VERSION_PATTERN.match(version):
-        raise _invalid(path, f"version {version!r} is not <UTC time>-<git sha> (e.g. 20261124T103915Z-2b97625)")
-    labels = manifest.get("labels")
-    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
-        raise _invalid(path, "labels must be a non-empty list of names")
-    if len(set(labels)) != len(labels):
-        raise _invalid(path, f"labels repeat a name: {labels}")
-    thresholds = manifest.get("thresholds")
-    if not isinstance(thresholds, dict) or set(thresholds) != set(labels):
-        raise _invalid(path, f"thresholds must have exactly the labels {labels}")
-    bad = [name for name, value in thresholds.items() if not (_number(value) and 0.0 <= value <= 1.0)]
-    if bad:
-        raise _invalid(path, f"thresholds must be numbers between 0 and 1: {', '.join(bad)}")
-    metrics = manifest.get("metrics")
-    if not isinstance(metrics, dict) or not _number(metrics.get("mean_roc_auc")):
-        raise _invalid(path, "metrics.mean_roc_auc is missing")
-    if not isinstance(metrics.get("per_label", {}), dict):
-        raise _invalid(path, "metrics.per_label must be an object")
-    for section, name in (BIAS_METRIC, NEUTRAL_FLAG_RATE):
-        values = metrics.get(section, {})
-        if not isinstance(values, dict):
-            raise _invalid(path, f"metrics.{section} must be an object")
-        value = values.get(name)
-        if value is not None and not (_number(value) and 0.0 <= value <= 1.0):
-            raise _invalid(path, f"metrics.{section}.{name} must be a number between 0 and 1, not {value!r}")
-
-
-def load_artifact(directory: Path) -> LocalArtifact:
-    """Read and check `<directory>/manifest.json` and `model.tar.gz` before anything leaves the machine."""
-    directory = Path(directory)
-    manifest_path, tarball = directory / MANIFEST_FILE, directory / TARBALL_FILE
-    for path in (manifest_path, tarball):
-        if not path.is_file():
-            raise CommandError(f"{path} not found: pass a directory made by `toxiguard package`", EXIT_MISSING)
-    raw = manifest_path.read_bytes()
+def load_artifact(directory: Path) -> ArtifactFiles:
+    """The artifact's files, checked against the contract before anything leaves the machine."""
     try:
-        manifest = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _invalid(manifest_path, f"not valid JSON ({exc})") from None
-    check_manifest(manifest, manifest_path)
-    if manifest["version"] != directory.name:
-        raise _invalid(manifest_path, f"version {manifest['version']} does not match the directory {directory.name}")
-
-    size, sha256 = tarball.stat().st_size, file_sha256(tarball)
-    recorded = manifest.get("artifact", {})
-    if "bytes" in recorded and recorded["bytes"] != size:
-        raise _invalid(tarball, f"{size} bytes, but the manifest records {recorded['bytes']}")
-    if "sha256" in recorded and recorded["sha256"] != sha256:
-        raise _invalid(tarball, f"SHA-256 {sha256} differs from the manifest's {recorded['sha256']}")
-    entry = recorded.get("layout", SAVED_MODEL_ENTRY)
-    try:
-        with tarfile.open(tarball, "r:gz") as tar:
-            if not any(member.name == entry for member in tar):
-                raise _invalid(tarball, f"has no {entry}: not a TF Serving model archive")
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise _invalid(tarball, f"not a readable .tar.gz ({exc})") from None
-    return LocalArtifact(directory, manifest, raw, tarball, size, sha256)
+        return read_artifact(directory)
+    except FileNotFoundError as exc:
+        raise CommandError(str(exc), EXIT_MISSING) from None
+    except ArtifactError as exc:
+        raise CommandError(str(exc), EXIT_INVALID) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,7 +149,7 @@ def _metric(manifest: dict, *path: str) -> float | None:
     value = manifest["metrics"]
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
-    return float(value) if _number(value) else None
+    return float(value) if is_number(value) else None
 
 
 def quality_gate(
@@ -306,12 +225,18 @@ def read_published_manifest(s3, bucket: str, version: str) -> dict:
         if is_missing(exc):
             raise CommandError(f"s3://{bucket}/{key} not found: {version} was never published") from None
         raise
-    manifest = json.loads(body)
-    check_manifest(manifest, Path(f"s3://{bucket}/{key}"))
+    location = f"s3://{bucket}/{key}"
+    try:
+        manifest = json.loads(body)
+        check_manifest(manifest, location)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{location}: not valid JSON ({exc})", EXIT_INVALID) from None
+    except ArtifactError as exc:
+        raise CommandError(str(exc), EXIT_INVALID) from None
     return manifest
 
 
-def already_published(s3, bucket: str, artifact: LocalArtifact) -> bool:
+def already_published(s3, bucket: str, artifact: ArtifactFiles) -> bool:
     """True if this exact artifact is published (a re-run deploys it again); any other content is refused."""
     version = artifact.version
     manifest_key, tarball_key = version_key(version, MANIFEST_FILE), version_key(version, TARBALL_FILE)
@@ -337,7 +262,7 @@ def already_published(s3, bucket: str, artifact: LocalArtifact) -> bool:
     )
 
 
-def put_manifest(s3, bucket: str, artifact: LocalArtifact) -> None:
+def put_manifest(s3, bucket: str, artifact: ArtifactFiles) -> None:
     """The manifest last and only if absent: it marks the version complete, and exactly one publish wins."""
     key = version_key(artifact.version, MANIFEST_FILE)
     try:

@@ -1,4 +1,4 @@
-"""SageMaker training entry point: `make model` (toxiguard train, evaluate, package) inside a training job.
+"""SageMaker training entry point: train, evaluate and package (`toxiguard.training.pipeline`) inside a training job.
 
 `toxiguard train-cloud` uploads the source (pyproject.toml, ml/, requirements.txt) with this file at its root as
 `sagemaker_entry.py`. SageMaker's TensorFlow training container installs requirements.txt and runs
@@ -22,6 +22,10 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from toxiguard.training.pipeline import PipelineRequest
 
 OBJECTIVE_FORMAT = "val_mean_roc_auc={:.6f}"
 OBJECTIVE_REGEX = r"val_mean_roc_auc=([0-9]*\.[0-9]+)"
@@ -69,53 +73,45 @@ def channel_file(channel: Path, name: str | None, option: str) -> Path:
 
 def plan(
     args: argparse.Namespace, channel: Path, work: Path, embeddings_channel: Path | None = None
-) -> tuple[dict, list[list[str]]]:
-    """The hyperparameters (repository file overridden by the job's) and the toxiguard commands to run.
-
-    `embeddings_channel` is the vectors channel's directory when the job has one.
-    """
+) -> PipelineRequest:
+    """What the pipeline runs: the channel's files and the hyperparameters (the repository's file, overridden by the
+    job's). `embeddings_channel` is the vectors channel's directory when the job has one."""
     from toxiguard.config import DEFAULT_HPARAMS, HParams
+    from toxiguard.training.pipeline import PipelineRequest
 
     base = HParams.load(DEFAULT_HPARAMS).to_dict()
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(HParams)}
     overrides = {name: value for name, value in given.items() if value is not None}
-    hparams = HParams.from_dict({**base, **overrides}).to_dict()
-    run_dir, hparams_file = work / "run", work / "hparams.json"
-    train = ["train", "--data", str(channel_file(channel, args.data_file, "--data-file")), "--run-dir", str(run_dir),
-             "--hparams", str(hparams_file), "--seed", str(args.seed),
-             "--validation-fraction", str(args.validation_fraction)]  # fmt: skip
+    embeddings = None
     if embeddings_channel is not None:
-        train += ["--embeddings", str(channel_file(embeddings_channel, args.embeddings_file, "--embeddings-file"))]
-    commands = [
-        train,
-        ["evaluate", "--run", str(run_dir)],
-        ["package", "--run", str(run_dir), "--out", str(work / "artifacts")],
-    ]  # fmt: skip
-    return hparams, commands
+        embeddings = channel_file(embeddings_channel, args.embeddings_file, "--embeddings-file")
+    return PipelineRequest(
+        data=channel_file(channel, args.data_file, "--data-file"),
+        work=work,
+        hparams=HParams.from_dict({**base, **overrides}),
+        seed=args.seed,
+        validation_fraction=args.validation_fraction,
+        embeddings=embeddings,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     _use_uploaded_source()
-    from toxiguard import cli
+    from toxiguard.artifact import read_manifest
+    from toxiguard.training.pipeline import run_pipeline
 
     args, ignored = build_parser().parse_known_args(argv)
     if ignored:  # e.g. `_tuning_objective_metric`, which automatic model tuning adds
         print(f"ignoring arguments: {' '.join(ignored)}", flush=True)
     channel = Path(os.environ.get("SM_CHANNEL_TRAIN", DEFAULT_CHANNEL_DIR))
     model_dir = Path(os.environ.get("SM_MODEL_DIR", DEFAULT_MODEL_DIR))
+    embeddings = Path(os.environ.get("SM_CHANNEL_EMBEDDINGS", DEFAULT_EMBEDDINGS_DIR))
     with tempfile.TemporaryDirectory(prefix="toxiguard-job-") as tmp:
-        work = Path(tmp)
-        embeddings = Path(os.environ.get("SM_CHANNEL_EMBEDDINGS", DEFAULT_EMBEDDINGS_DIR))
-        hparams, commands = plan(args, channel, work, embeddings if embeddings.is_dir() else None)
-        (work / "hparams.json").write_text(json.dumps({"hyperparameters": hparams}, indent=2) + "\n")
-        for command in commands:
-            print("toxiguard " + " ".join(command), flush=True)
-            code = cli.main(command)
-            if code:
-                return code
-        (artifact,) = (p.parent for p in (work / "artifacts").glob("*/manifest.json"))
+        request = plan(args, channel, Path(tmp), embeddings if embeddings.is_dir() else None)
+        print(f"hyperparameters: {json.dumps(request.hparams.to_dict())}", flush=True)
+        artifact = run_pipeline(request)
         shutil.copytree(artifact, model_dir / artifact.name)
-    manifest = json.loads((model_dir / artifact.name / "manifest.json").read_text())
+    manifest = read_manifest(model_dir / artifact.name)
     print(f"artifact {manifest['version']} written to {model_dir / artifact.name}", flush=True)
     print(OBJECTIVE_FORMAT.format(manifest["metrics"]["mean_roc_auc"]), flush=True)
     return 0

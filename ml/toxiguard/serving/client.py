@@ -13,7 +13,7 @@ import requests
 from toxiguard.config import LABELS
 
 if TYPE_CHECKING:  # loading a model needs TensorFlow; the API client does not
-    from toxiguard.training.export import Artifact
+    from toxiguard.serving.model import ServingModel
 
 # The API's limits (docs/api.md); requests are split so none is refused for its size.
 API_MAX_TEXTS = 64
@@ -66,7 +66,7 @@ class ApiScorer:
 class LocalScorer:
     """Scores in this process with a packaged model and its thresholds, in the API's response shape."""
 
-    def __init__(self, artifact: Artifact):
+    def __init__(self, artifact: ServingModel):
         self.artifact = artifact
         self.model_version = artifact.version
 

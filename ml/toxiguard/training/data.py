@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from toxiguard.config import ID_COLUMN, LABELS, TEXT_COLUMN
+from toxiguard.errors import DataError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -27,34 +28,6 @@ MAX_REPORTED_PROBLEMS = 20
 UNSCORED = "-1"  # test_labels.csv marks rows Kaggle did not score with -1 in every label
 
 csv.field_size_limit(2**31 - 1)
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    source: str
-    row: int | None
-    column: str | None
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = [self.source]
-        if self.row is not None:
-            where.append(f"row {self.row}" + (f" (line {self.line})" if self.line is not None else ""))
-        if self.column is not None:
-            where.append(f"column '{self.column}'")
-        return f"{', '.join(where)}: {self.message}"
-
-
-class DataError(Exception):
-    """The input cannot be used; `problems` lists each place that is wrong."""
-
-    def __init__(self, problems: Sequence[Problem], truncated: bool = False):
-        self.problems = list(problems)
-        lines = [str(p) for p in self.problems]
-        if truncated:
-            lines.append(f"... stopped after {len(self.problems)} problems")
-        super().__init__("\n".join(lines))
 
 
 @dataclasses.dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toxiguard.config import file_sha256
-from toxiguard.training.data import DataError, Problem
+from toxiguard.errors import DataError, Problem
 
 log = logging.getLogger(__name__)
 

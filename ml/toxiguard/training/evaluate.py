@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
+from toxiguard.artifact import is_flagged
 from toxiguard.config import LABELS
 from toxiguard.training import fairness, functional
 from toxiguard.training.baseline import NBSVM
@@ -65,7 +66,7 @@ def label_metrics(labels: np.ndarray, scores: np.ndarray, thresholds: dict[str, 
         entry: dict[str, float | int | None] = {"positives": positives}
         if 0 < positives < len(y):
             threshold = thresholds[name] if thresholds else max_f1_threshold(y, s)
-            predicted = s >= threshold
+            predicted = is_flagged(s, threshold)
             tp = int((predicted & (y == 1)).sum())
             precision = tp / max(int(predicted.sum()), 1)
             recall = tp / positives
@@ -370,9 +371,9 @@ def run_scorers(run_dir: Path, baseline_train: LabelledData | None, previous: Pa
     if baseline_train is not None:
         scorers.add(BASELINE_NAME, NBSVM().fit(baseline_train.texts, baseline_train.labels).predict)
     if previous is not None:
-        from toxiguard.training.export import Artifact
+        from toxiguard.serving.model import ServingModel
 
-        artifact = Artifact(previous)
+        artifact = ServingModel(previous)
         scorers.add(PREVIOUS_NAME, artifact.score, artifact.thresholds)
     return scorers, record
 

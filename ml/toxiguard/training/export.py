@@ -1,9 +1,5 @@
-"""Package a trained, evaluated run as a versioned SageMaker TensorFlow Serving artifact, and load it back.
-
-`artifacts/<version>/` holds `model.tar.gz` (`1/saved_model.pb`, `1/variables/`, `1/assets/`, the layout
-SageMaker's TensorFlow Serving container loads), `manifest.json` (what deploy and serving read) and the
-evaluation report. Versions are `<UTC time>-<git sha>`, so they sort by time and name the commit.
-"""
+"""Package a trained, evaluated run as a versioned SageMaker TensorFlow Serving artifact (`toxiguard.artifact`
+defines its files, names and manifest checks; `toxiguard.serving.model` loads it back)."""
 
 from __future__ import annotations
 
@@ -20,31 +16,29 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from toxiguard.artifact import (
+    MANIFEST_FILE,
+    MAX_TARBALL_BYTES,
+    SAVED_MODEL_ENTRY,
+    SERVING_VERSION,
+    SIGNATURE,
+    SIGNATURE_INPUT,
+    SIGNATURE_OUTPUT,
+    TARBALL_FILE,
+    version_name,
+)
 from toxiguard.config import EXAMPLE_TEXTS, LABELS, HParams, git_state
+from toxiguard.serving.model import call_signature
 from toxiguard.training.augment import AUGMENTATION_KINDS
 from toxiguard.training.evaluate import BASELINE_NAME, MODEL_NAME, NGRAM_NAME, REPORT_JSON, SHIPPED_NAME, THRESHOLD_RULE
-from toxiguard.training.model import VECTORIZER, folded_serving_model, score_in_length_order
+from toxiguard.training.model import VECTORIZER, folded_serving_model
 from toxiguard.training.ngram import NgramLinear
 from toxiguard.training.normalize import normalize_text
 from toxiguard.training.train import load_run
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FILE = "manifest.json"
-TARBALL_FILE = "model.tar.gz"
-SERVING_VERSION = "1"  # TF Serving loads the highest numbered directory
-SIGNATURE, INPUT, OUTPUT = "serving_default", "text", "scores"
-MAX_TARBALL_BYTES = 25 * 1024 * 1024
 ROUND_TRIP_TOLERANCE = 1e-5
-
-
-# --------------------------------------------------------------------------------------------------
-# Versioning
-# --------------------------------------------------------------------------------------------------
-
-
-def version_name(created: dt.datetime, sha: str) -> str:
-    return f"{created:%Y%m%dT%H%M%SZ}-{sha[:7]}"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -65,21 +59,6 @@ def signature_spec(serving_fn) -> dict:
         "inputs": {name: _tensor_spec(spec) for name, spec in inputs.items()},
         "outputs": {name: _tensor_spec(spec) for name, spec in outputs.items()},
     }
-
-
-def checkpoint_parameters(saved_model_dir: Path) -> int:
-    """Number of weight values a SavedModel stores (each stored copy counts; dropout seed states do not)."""
-    return sum(
-        int(np.prod(shape))
-        for name, shape in tf.train.list_variables(str(saved_model_dir / "variables" / "variables"))
-        if name.endswith("VARIABLE_VALUE") and "seed_generator" not in name
-    )
-
-
-def call_signature(serving_fn, texts: list[str]) -> np.ndarray:
-    (input_name,) = serving_fn.structured_input_signature[1]
-    (output,) = serving_fn(**{input_name: tf.constant(texts, dtype=tf.string)}).values()
-    return output.numpy()
 
 
 def _tarball(saved_model_dir: Path, target: Path) -> None:
@@ -112,8 +91,8 @@ def export_saved_model(model: keras.Model, target: Path) -> None:
     )  # a lookup table is no variable: tracked by hand, like the vocabulary
     archive.add_endpoint(
         SIGNATURE,
-        lambda text: {OUTPUT: model(text, training=False)},
-        input_signature=[tf.TensorSpec([None], tf.string, name=INPUT)],
+        lambda text: {SIGNATURE_OUTPUT: model(text, training=False)},
+        input_signature=[tf.TensorSpec([None], tf.string, name=SIGNATURE_INPUT)],
     )
     archive.write_out(str(target), verbose=False)
 
@@ -213,7 +192,7 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
             },
             "embeddings": record["training"].get("embeddings"),  # the pretrained vectors it started from, if any
         },
-        "artifact": {"file": TARBALL_FILE, "bytes": size, "layout": f"{SERVING_VERSION}/saved_model.pb"},
+        "artifact": {"file": TARBALL_FILE, "bytes": size, "layout": SAVED_MODEL_ENTRY},
         "serving": {
             **spec,
             "example_request": {"instances": EXAMPLE_TEXTS[:2]},
@@ -285,42 +264,3 @@ def _functional_metrics(result: dict | None) -> dict | None:
         "obfuscation_retention": {kind: entry["retention"] for kind, entry in result["obfuscation"].items()},
         "targets_met": {name: target["met"] for name, target in result["targets"].items()},
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# Loading an artifact
-# --------------------------------------------------------------------------------------------------
-
-
-class Artifact:
-    """A packaged model: its manifest and its exported serving signature, loaded from `model.tar.gz`."""
-
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self.manifest = json.loads((self.directory / MANIFEST_FILE).read_text())
-        self._extracted = tempfile.TemporaryDirectory(prefix="toxiguard-model-")
-        with tarfile.open(self.directory / TARBALL_FILE) as tar:
-            tar.extractall(self._extracted.name, filter="data")
-        self._loaded = tf.saved_model.load(str(self.saved_model_dir))
-        self.serving_fn = self._loaded.signatures[SIGNATURE]
-
-    @property
-    def saved_model_dir(self) -> Path:
-        return Path(self._extracted.name) / SERVING_VERSION
-
-    @property
-    def parameter_count(self) -> int:
-        """Weights stored in the SavedModel's checkpoint (dropout seed states excluded)."""
-        return checkpoint_parameters(self.saved_model_dir)
-
-    @property
-    def version(self) -> str:
-        return self.manifest["version"]
-
-    @property
-    def thresholds(self) -> dict[str, float]:
-        return self.manifest["thresholds"]
-
-    def score(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
-        """Scores in input order; texts of similar length share a batch so little padding is computed."""
-        return score_in_length_order(lambda batch: call_signature(self.serving_fn, batch), texts, batch_size)

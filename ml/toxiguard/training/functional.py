@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toxiguard.artifact import is_flagged
 from toxiguard.config import LABELS
 from toxiguard.training.identity import IDENTITY_TERMS, by_term
 
@@ -694,7 +695,7 @@ def evaluate_suite(cases: Sequence[Case], scores: np.ndarray, thresholds: dict[s
     missing = [label for label in LABELS if label not in thresholds]
     if missing:
         raise ValueError(f"no threshold for {missing}")
-    label_flags = scores >= np.array([thresholds[label] for label in LABELS])
+    label_flags = is_flagged(scores, np.array([thresholds[label] for label in LABELS]))
     flagged = label_flags.any(axis=1)
     identity_hate = label_flags[:, LABELS.index("identity_hate")]
 

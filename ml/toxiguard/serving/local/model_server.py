@@ -794,10 +794,10 @@ class ModelServer:
         from toxiguard.config import configure_threads
 
         configure_threads()  # before TensorFlow initialises (a no-op when it already has)
-        from toxiguard.training.export import Artifact
+        from toxiguard.serving.model import ServingModel
 
         try:
-            self._artifact = Artifact(self.artifact_dir)
+            self._artifact = ServingModel(self.artifact_dir)
             self._scorer = SignatureScorer(self._artifact.serving_fn, self.chunk_texts, self.parallel_chunks)
         except Exception as exc:
             raise ModelServerError(f"cannot load the model in {self.artifact_dir}: {exc}") from exc

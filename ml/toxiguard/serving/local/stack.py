@@ -23,7 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from toxiguard.config import latest_artifact
+from toxiguard.artifact import latest_artifact
 from toxiguard.serving.local.gateway import Gateway
 
 READY_LINE = re.compile(r"model server ready at (http://\S+)")

@@ -1,0 +1,102 @@
+"""A packaged model loaded for scoring in this process: the exported signature, length-ordered batches, results in
+the API's shape. Needs TensorFlow, never the training stack (no scikit-learn, matplotlib or Keras model code)."""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from toxiguard.artifact import (
+    SERVING_VERSION,
+    SIGNATURE,
+    TARBALL_FILE,
+    moderation_result,
+    read_manifest,
+)
+from toxiguard.config import LABELS
+
+
+def call_signature(serving_fn, texts: list[str]) -> np.ndarray:
+    """One call of an exported signature on a list of strings: (len(texts), labels) scores."""
+    (input_name,) = serving_fn.structured_input_signature[1]
+    (output,) = serving_fn(**{input_name: tf.constant(texts, dtype=tf.string)}).values()
+    return output.numpy()
+
+
+def score_in_length_order(predict, texts: list[str], batch_size: int = 256, workers: int = 2) -> np.ndarray:
+    """`predict(list of texts) -> scores`, applied to batches of similar length; results in input order.
+
+    Sorting first means each batch pads its texts to a similar length instead of the longest in the input.
+    `workers` batches run at once: TensorFlow releases the GIL, and one call leaves part of the second core idle
+    while its LSTM steps through time (two at once measured 1.3x the throughput of one on 2 cores).
+    """
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    out = np.zeros((len(texts), len(LABELS)), dtype=np.float32)
+    with ThreadPoolExecutor(workers) as pool:
+        for index, scores in zip(batches, pool.map(lambda i: predict([texts[j] for j in i]), batches), strict=True):
+            out[index] = scores
+    return out
+
+
+def checkpoint_parameters(saved_model_dir: Path) -> int:
+    """Number of weight values a SavedModel stores (each stored copy counts; dropout seed states do not)."""
+    return sum(
+        int(np.prod(shape))
+        for name, shape in tf.train.list_variables(str(saved_model_dir / "variables" / "variables"))
+        if name.endswith("VARIABLE_VALUE") and "seed_generator" not in name
+    )
+
+
+class ServingModel:
+    """A packaged model: its checked manifest and its exported signature, loaded from `model.tar.gz`.
+
+    `predict` answers exactly as the API does (scores per label, the labels at or above their thresholds,
+    flagged); `score` gives the raw score matrix.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.manifest = read_manifest(self.directory)
+        self._extracted = tempfile.TemporaryDirectory(prefix="toxiguard-model-")
+        with tarfile.open(self.directory / TARBALL_FILE) as tar:
+            tar.extractall(self._extracted.name, filter="data")
+        self._loaded = tf.saved_model.load(str(self.saved_model_dir))
+        self.serving_fn = self._loaded.signatures[SIGNATURE]
+
+    @property
+    def saved_model_dir(self) -> Path:
+        return Path(self._extracted.name) / SERVING_VERSION
+
+    @property
+    def parameter_count(self) -> int:
+        """Weights stored in the SavedModel's checkpoint (dropout seed states excluded)."""
+        return checkpoint_parameters(self.saved_model_dir)
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def labels(self) -> list[str]:
+        return self.manifest["labels"]
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return self.manifest["thresholds"]
+
+    def score(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """Scores in input order, (len(texts), labels); texts of similar length share a batch."""
+        return score_in_length_order(lambda batch: call_signature(self.serving_fn, batch), texts, batch_size)
+
+    def predict(self, texts: str | list[str]) -> dict | list[dict]:
+        """Results in the API's shape: one dict for one string, a list for a list."""
+        one = isinstance(texts, str)
+        thresholds = [self.thresholds[label] for label in self.labels]
+        results = [moderation_result(self.labels, row, thresholds) for row in self.score([texts] if one else texts)]
+        return results[0] if one else results

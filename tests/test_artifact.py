@@ -1,0 +1,115 @@
+"""The artifact contract (`toxiguard.artifact`) and the package's public API (`toxiguard.load`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import toxiguard
+from toxiguard.artifact import (
+    MANIFEST_FILE,
+    TARBALL_FILE,
+    ArtifactError,
+    check_manifest,
+    flagged_labels,
+    latest_artifact,
+    read_artifact,
+    version_name,
+)
+from toxiguard.config import LABELS, PROJECT_ROOT
+
+SHIPPED = latest_artifact(PROJECT_ROOT / "artifacts")
+
+
+def test_versions_sort_by_time_and_name_the_commit():
+    assert version_name(dt.datetime(2026, 12, 7, 9, 5, 3), "cf30c1c0ffee") == "20261207T090503Z-cf30c1c"
+
+
+def test_the_newest_artifact_is_found_without_tensorflow(tmp_path):
+    for version in ("20261124T103915Z-2b97625", "20261207T153321Z-cf30c1c"):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / MANIFEST_FILE).write_text("{}")
+    (tmp_path / "20991231T000000Z-notamodel").mkdir()  # no manifest: not a packaged model
+    assert latest_artifact(tmp_path).name == "20261207T153321Z-cf30c1c"
+    with pytest.raises(FileNotFoundError, match="no packaged model"):
+        latest_artifact(tmp_path / "missing")
+
+
+def test_the_flag_rule_is_at_or_above_the_threshold_in_label_order():
+    assert flagged_labels(["a", "b", "c"], [0.5, 0.49, 0.9], [0.5, 0.5, 0.1]) == ["a", "c"]
+
+
+def test_the_shipped_artifact_keeps_the_contract():
+    files = read_artifact(SHIPPED)
+    assert files.version == SHIPPED.name and files.manifest["labels"] == list(LABELS)
+    assert files.size == (SHIPPED / TARBALL_FILE).stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"version": "v1"}, "is not <UTC time>-<git sha>"),
+        ({"labels": ["toxic", "toxic"]}, "repeat"),
+        ({"thresholds": {"toxic": 0.5}}, "exactly the labels"),
+        ({"metrics": {"mean_roc_auc": float("nan")}}, "mean_roc_auc"),
+    ],
+)
+def test_a_broken_manifest_is_named_with_its_problem(change, problem):
+    manifest = {**json.loads((SHIPPED / MANIFEST_FILE).read_text()), **change}
+    with pytest.raises(ArtifactError, match=problem) as raised:
+        check_manifest(manifest, "somewhere/manifest.json")
+    assert str(raised.value).startswith("somewhere/manifest.json: ")
+
+
+def test_a_tarball_that_disagrees_with_its_manifest_is_refused(tmp_path):
+    copy = tmp_path / SHIPPED.name
+    shutil.copytree(SHIPPED, copy, ignore=shutil.ignore_patterns("report"))
+    with open(copy / TARBALL_FILE, "ab") as tarball:
+        tarball.write(b"tampered")
+    with pytest.raises(ArtifactError, match="bytes, but the manifest records"):
+        read_artifact(copy)
+
+
+# Run with the training-only packages made unimportable, as in an install without the training extra.
+WITHOUT_TRAINING_PACKAGES = """
+import importlib.abc, sys
+class Uninstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("sklearn", "matplotlib", "keras_tuner"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+sys.meta_path.insert(0, Uninstalled())
+"""
+
+
+@pytest.mark.slow
+def test_serving_and_cloud_code_run_without_the_training_stack():
+    code = WITHOUT_TRAINING_PACKAGES + (
+        "import toxiguard, toxiguard.serving.local.model_server, toxiguard.serving.local.gateway, "
+        "toxiguard.cloud.publish, toxiguard.cloud.jobs\n"
+        "result = toxiguard.load().predict('Thanks for the help!')\n"
+        "assert not [m for m in sys.modules if m.startswith('toxiguard.training')]\n"
+        "print(result['flagged'])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_load_predicts_exactly_as_the_api_answers(shipped_artifact):
+    model = toxiguard.load()
+    assert model.version == shipped_artifact.version
+    one = model.predict("I am a proud gay man and I love my husband")
+    assert set(one) == {"scores", "labels", "flagged"} and list(one["scores"]) == list(LABELS)
+    texts = ["You are a complete idiot and everyone here hates you.", "Thanks for the help!"]
+    many = model.predict(texts)
+    scores = shipped_artifact.score(texts)
+    for result, row in zip(many, scores, strict=True):
+        assert result["scores"] == {label: float(s) for label, s in zip(LABELS, row, strict=True)}
+        assert result["labels"] == flagged_labels(LABELS, row, [model.thresholds[label] for label in LABELS])
+    assert many[0]["flagged"] and not many[1]["flagged"]
