@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toxiguard.artifact import latest_artifact
+from toxiguard.artifact import latest_artifact, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "serving.json"
@@ -179,7 +179,7 @@ def main() -> int:
             best_batch / max(p["comments_per_second"] for p in baseline["batch_64"].values()), 3
         ),
     }
-    manifest = json.loads((latest_artifact() / "manifest.json").read_text())
+    manifest = read_manifest(latest_artifact())
     results = {
         "benchmark": "serving",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
