@@ -271,8 +271,17 @@ def parse_json(body: bytes) -> Any:
     def reject_constant(name: str) -> None:
         raise ValueError(f"{name} is not JSON")
 
+    def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+        # json.loads would keep the last copy, so a proxy or filter reading the first would see another request.
+        keys: set[str] = set()
+        for key, _ in pairs:
+            if key in keys:
+                raise ApiError("invalid_json", f"the body has the key {json.dumps(key)} twice in one object")
+            keys.add(key)
+        return dict(pairs)
+
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        return json.loads(body.decode("utf-8"), parse_constant=reject_constant, object_pairs_hook=reject_duplicate_keys)
     except json.JSONDecodeError as error:
         raise ApiError("invalid_json", f"the body is not JSON: {error.msg} at character {error.pos}") from None
     except (ValueError, RecursionError):  # not UTF-8, NaN/Infinity, nesting or digits beyond Python's limits
