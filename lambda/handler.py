@@ -299,6 +299,9 @@ def check_text(name: str, text: Any, settings: Settings) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ApiError("invalid_request", f"`{name}` contains an unpaired surrogate escape") from None
+    # No real comment holds NUL, and stores downstream (C strings, PostgreSQL text) refuse it; `toxiguard score` agrees.
+    if "\x00" in text:
+        raise ApiError("invalid_request", f"`{name}` contains a NUL character (U+0000)")
 
 
 # --- Invoke -----------------------------------------------------------------------------------------------------------

@@ -192,6 +192,8 @@ def test_threshold_bounds_are_inclusive(call, sagemaker, threshold, flagged_labe
         ({"text": "a", "threshold": True}, 400, "invalid_request"),
         ({"text": "a", "threshold": None}, 400, "invalid_request"),
         (b'{"text": "\\ud800"}', 400, "invalid_request"),
+        ({"text": "a\x00b"}, 400, "invalid_request"),
+        ({"texts": ["ok", "\x00"]}, 400, "invalid_request"),
         ({}, 400, "missing_text"),
         ({"texts": []}, 400, "missing_text"),
         ({"threshold": 0.5}, 400, "missing_text"),

@@ -1,9 +1,25 @@
-"""`toxiguard score`: streaming CSV scoring keeps every row, in order, and reports bad rows by number."""
+"""`toxiguard score`: streaming CSV scoring keeps every row, in order, and reports bad rows by number.
+
+Tests marked slow score with the shipped model in this process. The others score through the real Lambda handler
+(lambda/handler.py, its model endpoint a test double) behind a local HTTP server, as `toxiguard score --api` does.
+"""
 
 from __future__ import annotations
 
+import base64
 import csv
+import dataclasses
 import gzip
+import importlib.util
+import io
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,17 +27,128 @@ import pytest
 from toxiguard import cli
 from toxiguard.config import LABELS
 from toxiguard.serving import batch
-from toxiguard.serving.client import LocalScorer
+from toxiguard.serving.client import ApiScorer, LocalScorer
 
-pytestmark = pytest.mark.slow
-
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRIENDLY = "Thanks for fixing the references, the article reads much better now."
 RUDE = "You are a pathetic idiot and nobody wants you here."
+HANDLER_ENVIRONMENT = {
+    "SAGEMAKER_ENDPOINT_NAME": "toxiguard-test",
+    "MODEL_VERSION": "test-model",
+    "MODEL_THRESHOLDS": json.dumps(dict.fromkeys(LABELS, 0.5)),
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9",  # discard port: nothing leaves the machine
+}
 
 
 @pytest.fixture(scope="module")
 def scorer(shipped_artifact):
     return LocalScorer(shipped_artifact)
+
+
+@pytest.fixture(scope="module")
+def handler():
+    """lambda/handler.py imported as a fresh module (it reads its environment at import, as a cold start does)."""
+    spec = importlib.util.spec_from_file_location("toxiguard_api_handler", PROJECT_ROOT / "lambda" / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    api_logger = logging.getLogger("toxiguard.api")
+    saved = api_logger.handlers[:], api_logger.level
+    with mock.patch.dict(os.environ, HANDLER_ENVIRONMENT):
+        spec.loader.exec_module(module)
+    yield module
+    api_logger.handlers[:], api_logger.level = saved  # the import configured the logger the handler tests share
+
+
+def text_scores(text: str) -> list[float]:
+    """The model double's scores: distinct per text, so a result attached to the wrong row shows."""
+    return [(len(text) * (label + 3) + ord(text[0])) % 101 / 100 for label in range(len(LABELS))]
+
+
+class ModelEndpoint:
+    """Stands in for the SageMaker Runtime client: TF Serving's JSON with `text_scores` for each instance."""
+
+    def invoke_endpoint(self, **params) -> dict:
+        instances = json.loads(params["Body"])["instances"]
+        raw = json.dumps({"predictions": [text_scores(text) for text in instances]}).encode()
+        return {"Body": io.BytesIO(raw), "ContentType": "application/json"}
+
+
+def api_event(body: bytes) -> dict:
+    """An API Gateway HTTP API (2.0) event for `POST /v1/moderate` with a JSON body."""
+    return {
+        "version": "2.0",
+        "rawPath": "/v1/moderate",
+        "headers": {"content-type": "application/json"},
+        "requestContext": {"http": {"method": "POST"}, "requestId": "test", "stage": "$default"},
+        "body": base64.b64encode(body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Exchange:
+    body_bytes: int
+    status: int
+
+
+class FakeApi(ThreadingHTTPServer):
+    """The real handler behind HTTP on 127.0.0.1, as the local gateway runs it, unless `refuse` answers first.
+
+    `refuse(n)` sees the number of each POST (from 1) and returns (status, headers) to answer it with an error the
+    way a throttling proxy would, or None to let the handler answer. `exchanges` records every POST.
+    """
+
+    def __init__(self, handler, refuse: Callable[[int], tuple[int, dict[str, str]] | None] | None = None):
+        super().__init__(("127.0.0.1", 0), FakeApiRequest)
+        self.handler, self.refuse = handler, refuse
+        self.exchanges: list[Exchange] = []
+        self.lock = threading.Lock()
+        self.url = f"http://127.0.0.1:{self.server_port}"
+
+
+class FakeApiRequest(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway
+    server: FakeApi
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.lock:
+            refusal = self.server.refuse(len(self.server.exchanges) + 1) if self.server.refuse else None
+            if refusal is None:
+                handler = self.server.handler
+                response = handler.handle(api_event(body), None, handler.SETTINGS, ModelEndpoint())
+                status, headers, payload = response["statusCode"], response["headers"], response["body"].encode()
+            else:
+                (status, headers), payload = refusal, b'{"message": "Too Many Requests"}'
+            self.server.exchanges.append(Exchange(len(body), status))
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(payload))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def serve_api(handler):
+    """Starts FakeApi servers; all are stopped after the test."""
+    servers = []
+
+    def start(refuse=None) -> FakeApi:
+        server = FakeApi(handler, refuse)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 def write_csv(path, rows) -> None:
@@ -34,6 +161,7 @@ def read_csv(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_scores_every_row_in_order_with_the_models_verdicts(tmp_path, scorer, shipped_artifact):
     source = tmp_path / "comments.csv"
     write_csv(source, [["id", "comment_text", "source"], ["a", FRIENDLY, "web"], ["b", RUDE, "app"],
@@ -50,6 +178,7 @@ def test_scores_every_row_in_order_with_the_models_verdicts(tmp_path, scorer, sh
     assert (summary.rows, summary.scored, summary.flagged, summary.bad_rows) == (3, 3, 1, [])
 
 
+@pytest.mark.slow
 def test_bad_rows_are_kept_with_an_error_and_reported_by_row_number(tmp_path, scorer):
     source = tmp_path / "mixed.csv"
     source.write_bytes(
@@ -74,6 +203,7 @@ def test_bad_rows_are_kept_with_an_error_and_reported_by_row_number(tmp_path, sc
     assert rows[5]["score_toxic"] != ""
 
 
+@pytest.mark.slow
 def test_small_chunks_give_the_same_file_as_one_chunk(tmp_path, scorer):
     source = tmp_path / "many.csv"
     texts = [FRIENDLY, RUDE, "", "what a lovely photo", "shut up, moron"] * 7
@@ -89,6 +219,7 @@ def test_small_chunks_give_the_same_file_as_one_chunk(tmp_path, scorer):
                 assert abs(float(a[f"score_{label}"]) - float(b[f"score_{label}"])) < 1e-5
 
 
+@pytest.mark.slow
 def test_streams_a_chunk_at_a_time(tmp_path, scorer):
     """However long the file, the scorer never sees more than one chunk, so memory stays flat."""
     source = tmp_path / "long.csv"
@@ -110,6 +241,7 @@ def test_streams_a_chunk_at_a_time(tmp_path, scorer):
     assert not (tmp_path / "out.csv.partial").exists()
 
 
+@pytest.mark.slow
 def test_reads_gzip_and_a_custom_column(tmp_path, scorer):
     source = tmp_path / "posts.csv.gz"
     with gzip.open(source, "wt", newline="", encoding="utf-8") as f:
@@ -118,6 +250,7 @@ def test_reads_gzip_and_a_custom_column(tmp_path, scorer):
     assert read_csv(tmp_path / "out.csv")[0]["flagged"] == "true"
 
 
+@pytest.mark.slow
 def test_a_missing_column_or_file_names_the_file(tmp_path, scorer):
     source = tmp_path / "nocol.csv"
     write_csv(source, [["id", "text"], ["1", "hi"]])
@@ -127,6 +260,7 @@ def test_a_missing_column_or_file_names_the_file(tmp_path, scorer):
         batch.score_file(tmp_path / "missing.csv", tmp_path / "out.csv", scorer, show_progress=False)
 
 
+@pytest.mark.slow
 def test_cli_exit_codes_and_report(tmp_path, capsys, shipped_artifact):
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     write_csv(good, [["id", "comment_text"], ["1", FRIENDLY]])
@@ -140,3 +274,25 @@ def test_cli_exit_codes_and_report(tmp_path, capsys, shipped_artifact):
     assert "2 rows, 1 scored, 0 flagged, 1 not scored" in err and "bad.csv: row 3: empty comment text" in err
     assert cli.main(["score", str(tmp_path / "nope.csv"), *artifact]) == 2
     assert "nope.csv: no such file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# The CLI and the API agree
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\x00", "end\x00", "fine", "\\u0000 spelt out", "\u2400 the symbol"])
+def test_the_api_and_score_treat_nul_alike(tmp_path, handler, serve_api, text):
+    api = handler.handle(api_event(json.dumps({"text": text}).encode()), None, handler.SETTINGS, ModelEndpoint())
+    source = tmp_path / "one.csv"
+    write_csv(source, [["id", "comment_text"], ["1", text]])
+    batch.score_file(source, tmp_path / "out.csv", ApiScorer(serve_api().url), show_progress=False)
+    cli_problem = read_csv(tmp_path / "out.csv")[0]["score_error"]
+
+    if "\x00" in text:
+        error = json.loads(api["body"])["error"]
+        assert (api["statusCode"], error["code"]) == (400, "invalid_request")
+        assert error["message"].removeprefix("`text` ") == cli_problem.removeprefix("comment text ")
+        assert "NUL" in cli_problem
+    else:
+        assert (api["statusCode"], cli_problem) == (200, "")

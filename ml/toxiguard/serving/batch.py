@@ -78,8 +78,9 @@ def _row_problem(row: list[str], width: int, text: str | None, max_chars: int | 
         return "empty comment text"
     if any("\udc80" <= ch <= "\udcff" for ch in text):
         return "comment text is not valid UTF-8"
+    # The API refuses NUL too (lambda/handler.py, check_text), with the same words: no real comment holds one.
     if "\x00" in text:
-        return "comment text contains a NUL character"
+        return "comment text contains a NUL character (U+0000)"
     if max_chars is not None and len(text) > max_chars:
         return f"comment text has {len(text)} characters, the API accepts at most {max_chars}"
     return None
