@@ -276,6 +276,18 @@ def test_cli_exit_codes_and_report(tmp_path, capsys, shipped_artifact):
     assert "nope.csv: no such file" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["bom.csv", "bom.csv.gz"])
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path, serve_api, name):
+    source = tmp_path / name
+    content = "\ufeffcomment_text,id\r\nhello there,1\r\n\ufeffnot a mark at the start,2\r\n".encode()
+    source.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    summary = batch.score_file(source, tmp_path / "out.csv", ApiScorer(serve_api().url), show_progress=False)
+
+    rows = read_csv(tmp_path / "out.csv")
+    assert list(rows[0])[:2] == ["comment_text", "id"] and summary.scored == 2
+    assert rows[1]["comment_text"] == "\ufeffnot a mark at the start"  # only the file's first character is a BOM
+
+
 # --------------------------------------------------------------------------------------------------
 # The CLI and the API agree
 # --------------------------------------------------------------------------------------------------

@@ -65,8 +65,9 @@ class _CountingReader(io.RawIOBase):
 def _text_rows(path: Path, progress: tqdm) -> Iterator[list[str]]:
     counted = io.BufferedReader(_CountingReader(path.open("rb"), progress))
     binary = gzip.GzipFile(fileobj=counted) if path.suffix == ".gz" else counted
-    # surrogateescape keeps undecodable bytes visible (as surrogates) so that one bad row is reported, not the file
-    text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+    # utf-8-sig drops a leading byte-order mark (Excel writes one) that would otherwise prefix the first column's name.
+    # surrogateescape keeps undecodable bytes visible (as surrogates) so that one bad row is reported, not the file.
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     with text:
         yield from csv.reader(text)
 
