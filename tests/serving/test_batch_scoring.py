@@ -26,7 +26,7 @@ import pytest
 
 from toxiguard import cli
 from toxiguard.config import LABELS
-from toxiguard.serving import batch
+from toxiguard.serving import batch, client
 from toxiguard.serving.client import ApiScorer, LocalScorer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -289,6 +289,53 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path, serve_api, 
 
 
 # --------------------------------------------------------------------------------------------------
+# Through the API
+# --------------------------------------------------------------------------------------------------
+
+
+def write_comments(path, texts) -> None:
+    write_csv(path, [["id", "comment_text"], *([str(number), text] for number, text in enumerate(texts, start=1))])
+
+
+def assert_scored_in_order(path, texts) -> None:
+    rows = read_csv(path)
+    assert [row["comment_text"] for row in rows] == list(texts)
+    for row in rows:
+        expected = text_scores(row["comment_text"])
+        assert [float(row[f"score_{label}"]) for label in LABELS] == pytest.approx(expected, abs=1e-6)
+
+
+def test_requests_are_split_by_encoded_size_as_well_as_count(tmp_path, serve_api, capsys):
+    """64 comments of 1,000 CJK characters: about 384 KB as \\u escapes, over the API's 256 KB in one request."""
+    texts = [f"{number:02d}" + "評論內容" * 250 for number in range(64)]
+    source = tmp_path / "cjk.csv"
+    write_comments(source, texts)
+    api = serve_api()
+
+    assert cli.main(["score", str(source), "--api", api.url, "--quiet"]) == 0, capsys.readouterr().err
+    assert_scored_in_order(tmp_path / "cjk.scored.csv", texts)
+    assert {exchange.status for exchange in api.exchanges} == {200}
+    assert all(exchange.body_bytes <= client.API_MAX_BODY_BYTES for exchange in api.exchanges)
+
+
+def test_a_request_is_as_full_as_the_limits_allow_and_its_size_exact(serve_api):
+    # 51 texts of 5,000 characters, then one that brings the body to exactly the limit, then one byte more.
+    texts = ["x" * 5000] * 51
+    exact = client.API_MAX_BODY_BYTES - len(json.dumps({"texts": texts}, separators=(",", ":")).encode()) - 3
+    texts.append("é" * (exact // 2) + "x" * (exact % 2))  # a separator and two quotes: the 3 bytes above
+    assert len(texts[-1]) <= client.API_MAX_TEXT_CHARS
+
+    (count, body), *rest = client.request_bodies(texts)
+    assert (count, len(body), rest) == (52, client.API_MAX_BODY_BYTES, [])
+    assert json.loads(body) == {"texts": texts}
+    api = serve_api()
+    assert len(ApiScorer(api.url).moderate(texts)["results"]) == 52  # the handler takes a body exactly at its limit
+    assert api.exchanges == [Exchange(client.API_MAX_BODY_BYTES, 200)]
+    assert [count for count, _ in client.request_bodies([*texts[:-1], texts[-1] + "x"])] == [51, 1]
+    assert [count for count, _ in client.request_bodies(["short"] * 129)] == [64, 64, 1]
+
+
+# --------------------------------------------------------------------------------------------------
 # The CLI and the API agree
 # --------------------------------------------------------------------------------------------------
 
@@ -308,3 +355,9 @@ def test_the_api_and_score_treat_nul_alike(tmp_path, handler, serve_api, text):
         assert "NUL" in cli_problem
     else:
         assert (api["statusCode"], cli_problem) == (200, "")
+
+
+def test_the_clients_limits_are_the_handlers(handler):
+    limits = (client.API_MAX_TEXTS, client.API_MAX_TEXT_CHARS, client.API_MAX_BODY_BYTES)
+    assert limits == (handler.DEFAULT_MAX_TEXTS, handler.DEFAULT_MAX_TEXT_CHARS, handler.DEFAULT_MAX_BODY_BYTES)
+    assert limits == (handler.SETTINGS.max_texts, handler.SETTINGS.max_text_chars, handler.SETTINGS.max_body_bytes)
