@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import csv
 import dataclasses
+import email.utils
+import functools
 import gzip
 import importlib.util
 import io
@@ -16,7 +18,10 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from unittest import mock
@@ -27,7 +32,7 @@ import pytest
 from toxiguard import cli
 from toxiguard.config import LABELS
 from toxiguard.serving import batch, client
-from toxiguard.serving.client import ApiScorer, LocalScorer
+from toxiguard.serving.client import ApiError, ApiScorer, LocalScorer, RetryPolicy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRIENDLY = "Thanks for fixing the references, the article reads much better now."
@@ -98,7 +103,8 @@ class FakeApi(ThreadingHTTPServer):
     """The real handler behind HTTP on 127.0.0.1, as the local gateway runs it, unless `refuse` answers first.
 
     `refuse(n)` sees the number of each POST (from 1) and returns (status, headers) to answer it with an error the
-    way a throttling proxy would, or None to let the handler answer. `exchanges` records every POST.
+    way a proxy would (API Gateway's `{"message": ...}` body), or None to let the handler answer. `exchanges` records
+    every POST.
     """
 
     def __init__(self, handler, refuse: Callable[[int], tuple[int, dict[str, str]] | None] | None = None):
@@ -122,7 +128,7 @@ class FakeApiRequest(BaseHTTPRequestHandler):
                 response = handler.handle(api_event(body), None, handler.SETTINGS, ModelEndpoint())
                 status, headers, payload = response["statusCode"], response["headers"], response["body"].encode()
             else:
-                (status, headers), payload = refusal, b'{"message": "Too Many Requests"}'
+                (status, headers), payload = refusal, json.dumps({"message": HTTPStatus(refusal[0]).phrase}).encode()
             self.server.exchanges.append(Exchange(len(body), status))
         self.send_response(status)
         for name, value in {**headers, "Content-Length": str(len(payload))}.items():
@@ -141,7 +147,7 @@ def serve_api(handler):
 
     def start(refuse=None) -> FakeApi:
         server = FakeApi(handler, refuse)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
         return server
 
@@ -333,6 +339,84 @@ def test_a_request_is_as_full_as_the_limits_allow_and_its_size_exact(serve_api):
     assert api.exchanges == [Exchange(client.API_MAX_BODY_BYTES, 200)]
     assert [count for count, _ in client.request_bodies([*texts[:-1], texts[-1] + "x"])] == [51, 1]
     assert [count for count, _ in client.request_bodies(["short"] * 129)] == [64, 64, 1]
+
+
+FAST_RETRY = RetryPolicy(base_delay_seconds=0.01, max_delay_seconds=0.05, max_total_seconds=5)
+
+
+def every_fifth(status: int, headers: Callable[[], dict[str, str]] = dict):
+    """A `refuse` for FakeApi: requests 5, 10, 15, ... get `status` with `headers()`."""
+    return lambda number: (status, headers()) if number % 5 == 0 else None
+
+
+def test_a_proxy_that_throttles_every_fifth_request_costs_no_rows(tmp_path, serve_api, monkeypatch, capsys):
+    texts = [f"comment number {number}" for number in range(399)]
+    source = tmp_path / "many.csv"
+    write_comments(source, texts)
+    api = serve_api(refuse=every_fifth(429))  # API Gateway's throttle: no Retry-After
+    monkeypatch.setattr(client, "ApiScorer", functools.partial(ApiScorer, retry=FAST_RETRY))
+
+    assert cli.main(["score", str(source), "--api", api.url, "--chunk-rows", "10", "--quiet"]) == 0
+    assert "399 rows, 399 scored" in capsys.readouterr().err
+    assert_scored_in_order(tmp_path / "many.scored.csv", texts)
+    statuses = [exchange.status for exchange in api.exchanges]
+    assert statuses.count(429) == len(statuses) // 5 > 0 and statuses.count(200) == 40
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "shortest", "longest"),
+    [(lambda: "2", 2.0, 2.0), (lambda: email.utils.formatdate(time.time() + 3, usegmt=True), 1.9, 3.0)],
+    ids=["seconds", "http-date"],
+)
+def test_waits_as_long_as_retry_after_asks(serve_api, retry_after, shortest, longest):
+    api = serve_api(refuse=every_fifth(503, lambda: {"Retry-After": retry_after()}))
+    waits: list[float] = []
+    scorer = ApiScorer(api.url, retry=RetryPolicy(base_delay_seconds=0.01), sleep=waits.append)
+    for number in range(10):
+        scorer.moderate([f"text {number}"])
+    assert len(waits) == 2 and all(shortest <= wait <= longest for wait in waits), waits
+
+
+def test_retry_after_is_read_as_seconds_or_an_http_date():
+    now = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC)
+    later = email.utils.format_datetime(now + timedelta(seconds=90), usegmt=True)
+    assert client.retry_after_seconds(later, now) == 90
+    assert client.retry_after_seconds("Mon, 07 Dec 2026 17:00:00 GMT", now) == 0  # in the past: no wait
+    assert client.retry_after_seconds(" 7 ", now) == 7
+    for unusable in (None, "", "-1", "1.5", "soon", "٣"):
+        assert client.retry_after_seconds(unusable, now) is None
+
+
+def test_retries_are_bounded_in_attempts(serve_api):
+    api = serve_api(refuse=lambda number: (503, {}))
+    scorer = ApiScorer(api.url, retry=dataclasses.replace(FAST_RETRY, max_attempts=4))
+    with pytest.raises(ApiError, match=r"http_error \(503\): Service Unavailable \(gave up after 4 attempts in"):
+        scorer.moderate(["hello"])
+    assert len(api.exchanges) == 4
+
+
+def test_retries_are_bounded_in_time(serve_api):
+    api = serve_api(refuse=lambda number: (502, {"Retry-After": "0"}))
+    policy = RetryPolicy(max_attempts=1000, base_delay_seconds=0.05, max_delay_seconds=0.05, max_total_seconds=0.5)
+    started = time.monotonic()
+    with pytest.raises(ApiError, match="gave up after"):
+        ApiScorer(api.url, retry=policy).moderate(["hello"])
+    assert time.monotonic() - started < 1.5 and 2 <= len(api.exchanges) < 1000
+
+
+def test_an_unreachable_api_is_retried_and_a_refusal_is_not(serve_api):
+    closed = serve_api()
+    closed.shutdown()
+    closed.server_close()
+    waits: list[float] = []
+    with pytest.raises(ApiError, match=r"unreachable.*gave up after 8 attempts"):
+        ApiScorer(closed.url, sleep=waits.append).moderate(["hello"])
+    assert len(waits) == 7
+
+    api = serve_api(refuse=lambda number: (413, {}))
+    with pytest.raises(ApiError, match=r"\(413\)"):
+        ApiScorer(api.url, sleep=waits.append).moderate(["hello"])
+    assert len(api.exchanges) == 1 and len(waits) == 7
 
 
 # --------------------------------------------------------------------------------------------------

@@ -5,8 +5,14 @@ Both return the API's response shape, so the CLI prints and writes the same thin
 
 from __future__ import annotations
 
+import dataclasses
+import email.utils
 import json
-from collections.abc import Iterator, Sequence
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import requests
@@ -23,24 +29,82 @@ API_MAX_TEXT_CHARS = 5000
 API_MAX_BODY_BYTES = 262_144
 # A body is assembled from each text's JSON, so its exact size is known before it is built and sent.
 BODY_START, BODY_END, TEXT_SEPARATOR = b'{"texts":[', b"]}", b","
+# Answers worth another attempt: throttled (by the API or a proxy in front of it), or failed on the server's side.
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+
+log = logging.getLogger("toxiguard.serving.client")
 
 
 class ApiError(RuntimeError):
-    """The API answered with an error, or could not be reached (status 0)."""
+    """The API answered with an error, or could not be reached (status 0).
 
-    def __init__(self, status: int, code: str, message: str):
+    `retryable`: a later attempt may succeed (throttled, failed on the server's side, or not reached); `retry_after`:
+    the seconds the answer asked the client to wait (its Retry-After header), if it said.
+    """
+
+    def __init__(self, status: int, code: str, message: str, retryable: bool = False, retry_after: float | None = None):
         super().__init__(f"{code} ({status}): {message}" if status else f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying a request that was throttled (429), failed on the server's side (5xx) or not sent.
+
+    Waits grow exponentially with full jitter, so that clients throttled together do not all come back together,
+    and are never shorter than the answer's Retry-After. No attempt starts after `max_attempts` or once waiting
+    would pass `max_total_seconds` since the first.
+    """
+
+    max_attempts: int = 8
+    base_delay_seconds: float = 0.5
+    max_delay_seconds: float = 30.0
+    max_total_seconds: float = 120.0
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `retry` (the second attempt is retry 1)."""
+        backoff = random.uniform(0, min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (retry - 1)))
+        return max(backoff, retry_after or 0.0)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header (RFC 9110: whole seconds, or an HTTP date) as seconds from `now`; None if absent or bad."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000" parses as naive; HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 class ApiScorer:
-    """Scores through a running API with one keep-alive session; batches larger than the API allows are split."""
+    """Scores through a running API with one keep-alive session; batches larger than the API allows are split.
 
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    Each request is retried as `retry` says; `sleep` and `clock` are there for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.url = base_url.rstrip("/") + "/v1/moderate"
         self.timeout = timeout
+        self.retry, self.sleep, self.clock = retry, sleep, clock
         self.session = requests.Session()
         self.model_version = ""
 
@@ -56,19 +120,47 @@ class ApiScorer:
         return {"model_version": self.model_version, "thresholds": response.get("thresholds", {}), "results": results}
 
     def _post(self, body: bytes) -> dict:
+        """One request, retried while `retry` allows; the last ApiError, saying so, when it gives up."""
+        started, attempt = self.clock(), 1
+        while True:
+            try:
+                return self._post_once(body)
+            except ApiError as error:
+                if not error.retryable:
+                    raise
+                delay, elapsed = self.retry.delay(attempt, error.retry_after), self.clock() - started
+                if attempt == self.retry.max_attempts or elapsed + delay > self.retry.max_total_seconds:
+                    message = f"{error.message} (gave up after {attempt} attempts in {elapsed:.1f} s)"
+                    raise ApiError(error.status, error.code, message, retryable=True) from None
+                log.debug("attempt %d: %s; retrying in %.2f s", attempt, error, delay)
+                self.sleep(delay)
+                attempt += 1
+
+    def _post_once(self, body: bytes) -> dict:
         try:
             reply = self.session.post(
                 self.url, data=body, headers={"Content-Type": "application/json"}, timeout=self.timeout
             )
-        except requests.RequestException as exc:
-            raise ApiError(0, "unreachable", f"cannot reach {self.url}: {exc.__class__.__name__}") from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            message = f"cannot reach {self.url}: {exc.__class__.__name__}"
+            raise ApiError(0, "unreachable", message, retryable=True) from None
+        except requests.RequestException as exc:  # a malformed URL, say: trying again cannot help
+            raise ApiError(0, "request_failed", f"cannot send to {self.url}: {exc.__class__.__name__}") from None
         try:
             answer = reply.json()
         except ValueError:
             answer = {}
         if reply.status_code != 200:
-            error = answer.get("error", {}) if isinstance(answer, dict) else {}
-            raise ApiError(reply.status_code, error.get("code", "http_error"), error.get("message", reply.reason))
+            # API Gateway's own 429 and 5xx answers carry {"message": ...}, not the API's error object.
+            error = answer.get("error") if isinstance(answer, dict) else None
+            error = error if isinstance(error, dict) else {}
+            raise ApiError(
+                reply.status_code,
+                error.get("code", "http_error"),
+                error.get("message", reply.reason),
+                retryable=reply.status_code in RETRY_STATUSES,
+                retry_after=retry_after_seconds(reply.headers.get("Retry-After")),
+            )
         return answer
 
 
