@@ -181,7 +181,7 @@ def test_scores_every_row_in_order_with_the_models_verdicts(tmp_path, scorer, sh
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert rows[0]["flagged"] == "false" and rows[1]["flagged"] == "true"
     assert "insult" in rows[1]["flagged_labels"].split()
-    assert (summary.rows, summary.scored, summary.flagged, summary.bad_rows) == (3, 3, 1, [])
+    assert (summary.rows, summary.scored, summary.flagged, summary.unscored_rows) == (3, 3, 1, [])
 
 
 @pytest.mark.slow
@@ -198,8 +198,8 @@ def test_bad_rows_are_kept_with_an_error_and_reported_by_row_number(tmp_path, sc
     )
     summary = batch.score_file(source, tmp_path / "out.csv", scorer, show_progress=False)
 
-    assert [number for number, _ in summary.bad_rows] == [3, 4, 5, 6]
-    problems = dict(summary.bad_rows)
+    assert [number for number, _ in summary.unscored_rows] == [3, 4, 5, 6]
+    problems = dict(summary.unscored_rows)
     assert problems[3] == "empty comment text" and "UTF-8" in problems[4] and "3 fields" in problems[5]
     rows = read_csv(tmp_path / "out.csv")
     assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
@@ -238,9 +238,9 @@ def test_streams_a_chunk_at_a_time(tmp_path, scorer):
     class Spy:
         model_version = scorer.model_version
 
-        def moderate(self, texts):
+        def results(self, texts):
             calls.append(len(texts))
-            return scorer.moderate(texts)
+            return scorer.results(texts)
 
     summary = batch.score_file(source, tmp_path / "out.csv", Spy(), chunk_rows=1000, show_progress=False)
     assert calls == [1000, 1000, 500] and summary.scored == 2500
@@ -417,6 +417,52 @@ def test_an_unreachable_api_is_retried_and_a_refusal_is_not(serve_api):
     with pytest.raises(ApiError, match=r"\(413\)"):
         ApiScorer(api.url, sleep=waits.append).moderate(["hello"])
     assert len(api.exchanges) == 1 and len(waits) == 7
+
+
+def test_rows_the_api_fails_are_kept_reported_and_the_rest_written(tmp_path, serve_api, monkeypatch, capsys):
+    texts = ["first", "second", "", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth"]
+    source = tmp_path / "down.csv"
+    write_comments(source, texts)
+    api = serve_api(refuse=lambda number: (503, {}) if number >= 2 else None)  # down after the first request
+    monkeypatch.setattr(client, "ApiScorer", functools.partial(ApiScorer, retry=FAST_RETRY))
+
+    assert cli.main(["score", str(source), "--api", api.url, "--chunk-rows", "4", "--quiet"]) == 1
+    rows = read_csv(tmp_path / "down.scored.csv")
+    assert [row["comment_text"] for row in rows] == texts  # every row, in order
+    assert [row["score_error"] == "" for row in rows] == [True, True, False, True] + [False] * 6
+    assert_scored_in_order_where_scored(rows)
+    # Rows 6-9 failed after 8 attempts; rows 10-11 were not sent: each request would have waited as long again.
+    assert rows[4]["score_error"].startswith("not scored: http_error (503): Service Unavailable (gave up after 8")
+    assert rows[8]["score_error"].startswith("not scored: http_error (503): not sent after an earlier request fail")
+    assert len(api.exchanges) == 1 + 8
+    err = capsys.readouterr().err
+    assert "10 rows, 3 scored," in err and "7 not scored (model test-model)" in err
+    assert "down.csv: row 4: empty comment text" in err and "down.csv: row 11: not scored: http_error (503)" in err
+    assert "the API failed: http_error (503)" in err
+
+
+def assert_scored_in_order_where_scored(rows) -> None:
+    for row in rows:
+        if not row["score_error"]:
+            expected = text_scores(row["comment_text"])
+            assert [float(row[f"score_{label}"]) for label in LABELS] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(("status", "exit_code", "error"), [(413, 2, "http_error (413)"), (200, 1, "bad_response")])
+def test_a_request_the_api_refuses_fails_alone(tmp_path, serve_api, capsys, status, exit_code, error):
+    """A refusal (4xx) or an answer that is not the API's (a proxy's page) is not retried and stops nothing else."""
+    texts = [f"comment {number}" for number in range(9)]
+    source = tmp_path / "refused.csv"
+    write_comments(source, texts)
+    api = serve_api(refuse=lambda number: (status, {}) if number == 2 else None)
+
+    assert cli.main(["score", str(source), "--api", api.url, "--chunk-rows", "3", "--quiet"]) == exit_code
+    rows = read_csv(tmp_path / "refused.scored.csv")
+    failed = [row["score_error"].startswith(f"not scored: {error}") for row in rows]
+    assert failed == [False] * 3 + [True] * 3 + [False] * 3
+    assert_scored_in_order_where_scored(rows)
+    assert len(api.exchanges) == 3
+    assert "9 rows, 6 scored" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -107,20 +107,44 @@ class ApiScorer:
         self.retry, self.sleep, self.clock = retry, sleep, clock
         self.session = requests.Session()
         self.model_version = ""
+        self.thresholds: dict[str, float] = {}
+        self.gave_up: ApiError | None = None  # the retryable failure that stops this scorer sending more requests
 
     def moderate(self, texts: Sequence[str]) -> dict:
-        results: list[dict] = []
-        response: dict = {}
-        for count, body in request_bodies(texts):
-            response = self._post(body)
-            if len(response.get("results", [])) != count:  # a proxy's page, say: never attach scores to the wrong rows
-                raise ApiError(200, "bad_response", f"the API did not return {count} results")
-            results.extend(response["results"])
-        self.model_version = response.get("model_version", "")
-        return {"model_version": self.model_version, "thresholds": response.get("thresholds", {}), "results": results}
+        """The API's response shape for any number of texts; raises the first request's ApiError."""
+        results = self.results(texts)
+        failure = next((result for result in results if isinstance(result, ApiError)), None)
+        if failure is not None:
+            raise failure
+        return {"model_version": self.model_version, "thresholds": self.thresholds, "results": results}
 
-    def _post(self, body: bytes) -> dict:
+    def results(self, texts: Sequence[str]) -> list[dict | ApiError]:
+        """One entry per text, in order: its result, or the ApiError that stopped its request.
+
+        A request the API refuses fails alone. Once one has failed for good with a retryable error (the API down,
+        or throttling beyond the retry budget), the later ones are not sent: each would only wait as long again.
+        """
+        results: list[dict | ApiError] = []
+        for count, body in request_bodies(texts):
+            try:
+                results.extend(self._checked_results(self._post(body), count))
+            except ApiError as error:
+                self.gave_up = self.gave_up or (error if error.retryable else None)
+                results.extend([error] * count)
+        return results
+
+    def _checked_results(self, response: Any, count: int) -> list[dict]:
+        results = response.get("results") if isinstance(response, dict) else None
+        if not isinstance(results, list) or len(results) != count:  # a proxy's page, say: never misplace scores
+            raise ApiError(200, "bad_response", f"the answer is not the API's {count} results")
+        self.model_version, self.thresholds = response.get("model_version", ""), response.get("thresholds", {})
+        return results
+
+    def _post(self, body: bytes) -> Any:
         """One request, retried while `retry` allows; the last ApiError, saying so, when it gives up."""
+        if self.gave_up is not None:
+            message = f"not sent after an earlier request failed: {self.gave_up.message}"
+            raise ApiError(self.gave_up.status, self.gave_up.code, message, retryable=True)
         started, attempt = self.clock(), 1
         while True:
             try:
@@ -136,7 +160,7 @@ class ApiScorer:
                 self.sleep(delay)
                 attempt += 1
 
-    def _post_once(self, body: bytes) -> dict:
+    def _post_once(self, body: bytes) -> Any:
         try:
             reply = self.session.post(
                 self.url, data=body, headers={"Content-Type": "application/json"}, timeout=self.timeout
@@ -192,6 +216,9 @@ class LocalScorer:
     def __init__(self, artifact: Artifact):
         self.artifact = artifact
         self.model_version = artifact.version
+
+    def results(self, texts: Sequence[str]) -> list[dict]:
+        return self.moderate(texts)["results"]
 
     def moderate(self, texts: Sequence[str]) -> dict:
         thresholds = self.artifact.thresholds
