@@ -1,6 +1,7 @@
 """Client of the moderation API (`POST /v1/moderate`), local or deployed, and the in-process equivalent.
 
 Both return the API's response shape, so the CLI prints and writes the same thing whichever one scored the text.
+The API client splits texts into requests within the API's limits and retries what may succeed later (RetryPolicy).
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ class RetryPolicy:
     """How long to keep trying a request that was throttled (429), failed on the server's side (5xx) or not sent.
 
     Waits grow exponentially with full jitter, so that clients throttled together do not all come back together,
-    and are never shorter than the answer's Retry-After. No attempt starts after `max_attempts` or once waiting
-    would pass `max_total_seconds` since the first.
+    and are never shorter than the answer's Retry-After. At most `max_attempts` attempts, and none whose wait would
+    end more than `max_total_seconds` after the first attempt began.
     """
 
     max_attempts: int = 8
