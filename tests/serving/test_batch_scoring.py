@@ -378,6 +378,15 @@ def test_waits_as_long_as_retry_after_asks(serve_api, retry_after, shortest, lon
     assert len(waits) == 2 and all(shortest <= wait <= longest for wait in waits), waits
 
 
+def test_waits_double_with_full_jitter_up_to_a_ceiling_and_never_undercut_retry_after():
+    policy = RetryPolicy(base_delay_seconds=0.5, max_delay_seconds=30)
+    for retry, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (7, 30.0), (20, 30.0)]:
+        waits = [policy.delay(retry, None) for _ in range(200)]
+        assert all(0 <= wait <= ceiling for wait in waits) and max(waits) > ceiling / 2 and len(set(waits)) > 100
+    assert {policy.delay(1, 4.0) for _ in range(50)} == {4.0}
+    assert min(policy.delay(7, 4.0) for _ in range(200)) >= 4.0
+
+
 def test_retry_after_is_read_as_seconds_or_an_http_date():
     now = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC)
     later = email.utils.format_datetime(now + timedelta(seconds=90), usegmt=True)
