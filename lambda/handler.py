@@ -57,6 +57,11 @@ ENDPOINT_FAULT_CODES = frozenset({"ServiceUnavailable", "InternalFailure", "Inte
 MISSING_ENDPOINT = re.compile(r"\bendpoint\b.*\bnot found\b", re.IGNORECASE | re.DOTALL)
 ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # InvokeEndpoint's EndpointName pattern
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# The public limits (docs/api.md); toxiguard.serving.client keeps a copy so `toxiguard score` stays within them, and a
+# test checks that the two agree (this file stays standalone).
+DEFAULT_MAX_TEXTS = 64
+DEFAULT_MAX_TEXT_CHARS = 5000
+DEFAULT_MAX_BODY_BYTES = 262_144
 
 logger = logging.getLogger("toxiguard.api")
 
@@ -75,9 +80,9 @@ class Settings:
     labels: tuple[str, ...]
     thresholds: tuple[float, ...]  # one per label, in label order
     allowed_origins: frozenset[str] = frozenset()  # lower-case origins, or "*"
-    max_texts: int = 64
-    max_text_chars: int = 5000
-    max_body_bytes: int = 262144
+    max_texts: int = DEFAULT_MAX_TEXTS
+    max_text_chars: int = DEFAULT_MAX_TEXT_CHARS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     connect_timeout_seconds: float = 1.0
     read_timeout_seconds: float = 5.0
     max_attempts: int = 3
@@ -100,9 +105,9 @@ class Settings:
             labels=labels,
             thresholds=_thresholds(environ.get("MODEL_THRESHOLDS", ""), labels),
             allowed_origins=_origins(environ.get("ALLOWED_ORIGINS", "")),
-            max_texts=_setting(environ, "MAX_TEXTS", int, 64),
-            max_text_chars=_setting(environ, "MAX_TEXT_CHARS", int, 5000),
-            max_body_bytes=_setting(environ, "MAX_BODY_BYTES", int, 262144),
+            max_texts=_setting(environ, "MAX_TEXTS", int, DEFAULT_MAX_TEXTS),
+            max_text_chars=_setting(environ, "MAX_TEXT_CHARS", int, DEFAULT_MAX_TEXT_CHARS),
+            max_body_bytes=_setting(environ, "MAX_BODY_BYTES", int, DEFAULT_MAX_BODY_BYTES),
             connect_timeout_seconds=_setting(environ, "SAGEMAKER_CONNECT_TIMEOUT_SECONDS", float, 1.0),
             read_timeout_seconds=_setting(environ, "SAGEMAKER_READ_TIMEOUT_SECONDS", float, 5.0),
             max_attempts=_setting(environ, "SAGEMAKER_MAX_ATTEMPTS", int, 3),
@@ -271,8 +276,17 @@ def parse_json(body: bytes) -> Any:
     def reject_constant(name: str) -> None:
         raise ValueError(f"{name} is not JSON")
 
+    def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+        # json.loads would keep the last copy, so a proxy or filter reading the first would see another request.
+        keys: set[str] = set()
+        for key, _ in pairs:
+            if key in keys:
+                raise ApiError("invalid_json", f"the body has the key {json.dumps(key)} twice in one object")
+            keys.add(key)
+        return dict(pairs)
+
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        return json.loads(body.decode("utf-8"), parse_constant=reject_constant, object_pairs_hook=reject_duplicate_keys)
     except json.JSONDecodeError as error:
         raise ApiError("invalid_json", f"the body is not JSON: {error.msg} at character {error.pos}") from None
     except (ValueError, RecursionError):  # not UTF-8, NaN/Infinity, nesting or digits beyond Python's limits
@@ -290,6 +304,9 @@ def check_text(name: str, text: Any, settings: Settings) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ApiError("invalid_request", f"`{name}` contains an unpaired surrogate escape") from None
+    # No real comment holds NUL, and stores downstream (C strings, PostgreSQL text) refuse it; `toxiguard score` agrees.
+    if "\x00" in text:
+        raise ApiError("invalid_request", f"`{name}` contains a NUL character (U+0000)")
 
 
 # --- Invoke -----------------------------------------------------------------------------------------------------------

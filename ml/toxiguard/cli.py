@@ -10,10 +10,11 @@
     toxiguard publish   upload an artifact to S3 behind a quality gate; print the values Terraform deploys
     toxiguard train-cloud  train (or tune) on SageMaker; with --wait, unpack the artifact into artifacts/
 
-Exit codes: 0 success, 1 a missing/conflicting file, an unusable run, a failed export check, an unreachable API
-or a failed AWS call (no credentials, no such bucket, access denied, another artifact under a published version),
-2 invalid input data or usage (for `score`: some rows could not be scored; they are in the output with an error),
-3 the quality gate refused to publish the model.
+Exit codes: 0 success, 1 a missing/conflicting file, an unusable run, a failed export check, an API that failed or
+could not be reached (after retries), or a failed AWS call (no credentials, no such bucket, access denied, another
+artifact under a published version), 2 invalid input data or usage, or an API that refused the request (4xx),
+3 the quality gate refused to publish the model. `score` keeps every row in its output: rows it could not score have
+a `score_error`, and the exit code is 1 or 2 as the API's failure says, else 2 when some input rows were unusable.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import re
 import sys
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -48,6 +50,9 @@ from toxiguard.config import (
     configure_threads,
 )
 from toxiguard.errors import DataError
+
+if TYPE_CHECKING:  # the API client loads requests, which most commands do not need
+    from toxiguard.serving.client import ApiError
 
 log = logging.getLogger("toxiguard")
 
@@ -211,20 +216,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from toxiguard.serving import batch
-    from toxiguard.serving.client import API_MAX_TEXT_CHARS, ApiError
+    from toxiguard.serving.client import API_MAX_TEXT_CHARS
 
     target = args.out or batch.default_output(args.input)
     scorer = _scorer(args)
-    try:
-        summary = batch.score_file(
-            args.input, target, scorer, column=args.column, chunk_rows=args.chunk_rows,
-            max_chars=API_MAX_TEXT_CHARS if args.api else None, show_progress=not args.quiet,
-        )  # fmt: skip
-    except ApiError as exc:
-        partial = target.with_name(target.name + ".partial")
-        raise ApiError(exc.status, exc.code, f"{exc.message}; the rows scored so far are in {partial}") from None
+    summary = batch.score_file(
+        args.input, target, scorer, column=args.column, chunk_rows=args.chunk_rows,
+        max_chars=API_MAX_TEXT_CHARS if args.api else None, show_progress=not args.quiet,
+    )  # fmt: skip
     batch.report(args.input, target, summary, scorer.model_version)
-    return 2 if summary.bad_rows else 0
+    if summary.api_error is not None:
+        return _api_exit_code(summary.api_error)
+    return 2 if summary.unscored_rows else 0
+
+
+def _api_exit_code(error: ApiError) -> int:
+    """2 when the API refused the request (4xx: the input or the options), 1 when it failed or was not reached."""
+    return 2 if 400 <= error.status < 500 else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -495,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ApiError as exc:
         print(f"toxiguard {args.command}: the API refused or failed: {exc}", file=sys.stderr)
-        return 2 if 400 <= exc.status < 500 else 1
+        return _api_exit_code(exc)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as exc:
         print(f"toxiguard {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -174,6 +174,11 @@ def test_threshold_bounds_are_inclusive(call, sagemaker, threshold, flagged_labe
         (b"\xff\xfe{}", 400, "invalid_json"),
         (b"[" * 100_000 + b"]" * 100_000, 400, "invalid_json"),
         (b'{"text": "a", "threshold": 1' + b"0" * 5000 + b"}", 400, "invalid_json"),
+        # Duplicate keys at any depth: the last copy would win, unlike in parsers that keep the first.
+        (b'{"text": "have a nice day", "text": "you idiot"}', 400, "invalid_json"),
+        (b'{"texts": ["a"], "threshold": 0.9, "threshold": 0.1}', 400, "invalid_json"),
+        (b'{"texts": [{"text": "a", "text": "b"}]}', 400, "invalid_json"),
+        (b'{"text": "a", "meta": {"tags": [{"k": 1, "k": 1}]}}', 400, "invalid_json"),
         (["a list"], 400, "invalid_request"),
         ({"text": "hi", "comment": "x"}, 400, "invalid_request"),
         ({"text": "a", "texts": ["b"]}, 400, "invalid_request"),
@@ -187,6 +192,8 @@ def test_threshold_bounds_are_inclusive(call, sagemaker, threshold, flagged_labe
         ({"text": "a", "threshold": True}, 400, "invalid_request"),
         ({"text": "a", "threshold": None}, 400, "invalid_request"),
         (b'{"text": "\\ud800"}', 400, "invalid_request"),
+        ({"text": "a\x00b"}, 400, "invalid_request"),
+        ({"texts": ["ok", "\x00"]}, 400, "invalid_request"),
         ({}, 400, "missing_text"),
         ({"texts": []}, 400, "missing_text"),
         ({"threshold": 0.5}, 400, "missing_text"),
@@ -209,6 +216,8 @@ def test_error_messages_name_the_offending_field(call):
     assert '"comment"' in unknown
     empty = body_of(call(http_api_event(body={"texts": ["ok", "fine", " "]})))["error"]["message"]
     assert "texts[2]" in empty
+    duplicate = body_of(call(http_api_event(body=b'{"text": "a", "threshold": 1, "threshold": 0}')))["error"]
+    assert duplicate["message"] == 'the body has the key "threshold" twice in one object'
 
 
 def test_a_body_over_256_kb_is_refused(call, event):

@@ -2,8 +2,9 @@
 
 The file is read row by row and scored a chunk at a time, so memory does not grow with the file. Every input row
 appears in the output, in order, with `score_<label>` for the six labels, `flagged` and `flagged_labels` added; a row
-that cannot be scored (empty text, invalid UTF-8, wrong number of fields, too long for the API) keeps its fields, gets
-a `score_error`, and is reported by row number (the header is row 1, as in `toxiguard train`'s messages).
+that cannot be scored (empty text, invalid UTF-8, wrong number of fields, too long for the API, or its request failed
+after the client's retries) keeps its fields, gets a `score_error`, and is reported by row number (the header is row
+1, as in `toxiguard train`'s messages).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import BinaryIO, Protocol
 from tqdm import tqdm
 
 from toxiguard.config import LABELS, TEXT_COLUMN
+from toxiguard.serving.client import ApiError
 
 log = logging.getLogger("toxiguard.serving.batch")
 
@@ -31,7 +33,9 @@ MAX_REPORTED_ROWS = 20
 class Scorer(Protocol):
     model_version: str
 
-    def moderate(self, texts: list[str]) -> dict: ...
+    def results(self, texts: list[str]) -> list[dict | ApiError]:
+        """One result per text in the API's shape, or the ApiError that kept it from being scored."""
+        ...
 
 
 class ScoreFileError(ValueError):
@@ -43,7 +47,8 @@ class ScoreSummary:
     rows: int = 0
     scored: int = 0
     flagged: int = 0
-    bad_rows: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    unscored_rows: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (row number, why)
+    api_error: ApiError | None = None  # the first request that failed for good
 
 
 class _CountingReader(io.RawIOBase):
@@ -65,8 +70,9 @@ class _CountingReader(io.RawIOBase):
 def _text_rows(path: Path, progress: tqdm) -> Iterator[list[str]]:
     counted = io.BufferedReader(_CountingReader(path.open("rb"), progress))
     binary = gzip.GzipFile(fileobj=counted) if path.suffix == ".gz" else counted
-    # surrogateescape keeps undecodable bytes visible (as surrogates) so that one bad row is reported, not the file
-    text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
+    # utf-8-sig drops a leading byte-order mark (Excel writes one) that would otherwise prefix the first column's name.
+    # surrogateescape keeps undecodable bytes visible (as surrogates) so that one bad row is reported, not the file.
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     with text:
         yield from csv.reader(text)
 
@@ -78,8 +84,9 @@ def _row_problem(row: list[str], width: int, text: str | None, max_chars: int | 
         return "empty comment text"
     if any("\udc80" <= ch <= "\udcff" for ch in text):
         return "comment text is not valid UTF-8"
+    # The API refuses NUL too (lambda/handler.py, check_text), with the same words: no real comment holds one.
     if "\x00" in text:
-        return "comment text contains a NUL character"
+        return "comment text contains a NUL character (U+0000)"
     if max_chars is not None and len(text) > max_chars:
         return f"comment text has {len(text)} characters, the API accepts at most {max_chars}"
     return None
@@ -129,16 +136,19 @@ def score_file(
 
 def _score_chunk(chunk, text_index: int, width: int, scorer: Scorer, writer, summary: ScoreSummary) -> None:
     good = [row[text_index] for _, row, problem in chunk if problem is None]
-    results = iter(scorer.moderate(good)["results"] if good else [])
+    results = iter(scorer.results(good) if good else [])
     for number, row, problem in chunk:
         summary.rows += 1
         # Short rows are padded so the added columns line up; surplus fields go last rather than being dropped.
         fields, surplus = [*row[:width], *[""] * (width - len(row))], row[width:]
+        result = next(results) if problem is None else None
+        if isinstance(result, ApiError):
+            problem = f"not scored: {result}"
+            summary.api_error = summary.api_error or result
         if problem is not None:
-            summary.bad_rows.append((number, problem))
+            summary.unscored_rows.append((number, problem))
             writer.writerow([*fields, *[""] * len(LABELS), "", "", problem, *surplus])
             continue
-        result = next(results)
         summary.scored += 1
         summary.flagged += result["flagged"]
         scores = [f"{result['scores'][label]:.6f}" for label in LABELS]
@@ -146,17 +156,19 @@ def _score_chunk(chunk, text_index: int, width: int, scorer: Scorer, writer, sum
 
 
 def report(source: Path, target: Path, summary: ScoreSummary, model_version: str) -> None:
-    """Human summary on stderr: counts, and the first bad rows by number."""
+    """Human summary on stderr: counts, and the first rows not scored by number."""
     print(
         f"{source} -> {target}: {summary.rows} rows, {summary.scored} scored, {summary.flagged} flagged, "
-        f"{len(summary.bad_rows)} not scored (model {model_version})",
+        f"{len(summary.unscored_rows)} not scored (model {model_version or 'unknown'})",
         file=sys.stderr,
     )
-    for number, problem in summary.bad_rows[:MAX_REPORTED_ROWS]:
+    for number, problem in summary.unscored_rows[:MAX_REPORTED_ROWS]:
         print(f"  {source}: row {number}: {problem}", file=sys.stderr)
-    if len(summary.bad_rows) > MAX_REPORTED_ROWS:
-        print(f"  ... and {len(summary.bad_rows) - MAX_REPORTED_ROWS} more rows (see the `score_error` column)",
+    if len(summary.unscored_rows) > MAX_REPORTED_ROWS:
+        print(f"  ... and {len(summary.unscored_rows) - MAX_REPORTED_ROWS} more rows (see the `score_error` column)",
               file=sys.stderr)  # fmt: skip
+    if summary.api_error is not None:
+        print(f"  the API failed: {summary.api_error}", file=sys.stderr)
 
 
 def default_output(source: Path) -> Path:

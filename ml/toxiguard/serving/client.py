@@ -1,12 +1,20 @@
 """Client of the moderation API (`POST /v1/moderate`), local or deployed, and the in-process equivalent.
 
 Both return the API's response shape, so the CLI prints and writes the same thing whichever one scored the text.
+The API client splits texts into requests within the API's limits and retries what may succeed later (RetryPolicy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import dataclasses
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import requests
 
@@ -15,52 +23,192 @@ from toxiguard.config import LABELS
 if TYPE_CHECKING:  # loading a model needs TensorFlow; the API client does not
     from toxiguard.serving.model import ServingModel
 
-# The API's limits (docs/api.md); requests are split so none is refused for its size.
+# The API's limits (docs/api.md): lambda/handler.py's DEFAULT_MAX_* copied, since the handler is deployed alone (a test
+# checks that they agree). Requests are split by count and by encoded size so that none is refused for either.
 API_MAX_TEXTS = 64
 API_MAX_TEXT_CHARS = 5000
+API_MAX_BODY_BYTES = 262_144
+# A body is assembled from each text's JSON, so its exact size is known before it is built and sent.
+BODY_START, BODY_END, TEXT_SEPARATOR = b'{"texts":[', b"]}", b","
+# Answers worth another attempt: throttled (by the API or a proxy in front of it), or failed on the server's side.
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+
+log = logging.getLogger("toxiguard.serving.client")
 
 
 class ApiError(RuntimeError):
-    """The API answered with an error, or could not be reached (status 0)."""
+    """The API answered with an error, or could not be reached (status 0).
 
-    def __init__(self, status: int, code: str, message: str):
+    `retryable`: a later attempt may succeed (throttled, failed on the server's side, or not reached); `retry_after`:
+    the seconds the answer asked the client to wait (its Retry-After header), if it said.
+    """
+
+    def __init__(self, status: int, code: str, message: str, retryable: bool = False, retry_after: float | None = None):
         super().__init__(f"{code} ({status}): {message}" if status else f"{code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying a request that was throttled (429), failed on the server's side (5xx) or not sent.
+
+    Waits grow exponentially with full jitter, so that clients throttled together do not all come back together,
+    and are never shorter than the answer's Retry-After. At most `max_attempts` attempts, and none whose wait would
+    end more than `max_total_seconds` after the first attempt began.
+    """
+
+    max_attempts: int = 8
+    base_delay_seconds: float = 0.5
+    max_delay_seconds: float = 30.0
+    max_total_seconds: float = 120.0
+
+    def delay(self, retry: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `retry` (the second attempt is retry 1)."""
+        backoff = random.uniform(0, min(self.max_delay_seconds, self.base_delay_seconds * 2 ** (retry - 1)))
+        return max(backoff, retry_after or 0.0)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header (RFC 9110: whole seconds, or an HTTP date) as seconds from `now`; None if absent or bad."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # "-0000" parses as naive; HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 class ApiScorer:
-    """Scores through a running API with one keep-alive session; batches larger than the API allows are split."""
+    """Scores through a running API with one keep-alive session; batches larger than the API allows are split.
 
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    Each request is retried as `retry` says; `sleep` and `clock` are there for tests.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.url = base_url.rstrip("/") + "/v1/moderate"
         self.timeout = timeout
+        self.retry, self.sleep, self.clock = retry, sleep, clock
         self.session = requests.Session()
         self.model_version = ""
+        self.thresholds: dict[str, float] = {}
+        self.gave_up: ApiError | None = None  # the retryable failure that stops this scorer sending more requests
 
     def moderate(self, texts: Sequence[str]) -> dict:
-        results: list[dict] = []
-        response: dict = {}
-        for start in range(0, len(texts), API_MAX_TEXTS):
-            response = self._post({"texts": list(texts[start : start + API_MAX_TEXTS])})
-            results.extend(response["results"])
-        self.model_version = response.get("model_version", "")
-        return {"model_version": self.model_version, "thresholds": response.get("thresholds", {}), "results": results}
+        """The API's response shape for any number of texts; raises the first request's ApiError."""
+        results = self.results(texts)
+        failure = next((result for result in results if isinstance(result, ApiError)), None)
+        if failure is not None:
+            raise failure
+        return {"model_version": self.model_version, "thresholds": self.thresholds, "results": results}
 
-    def _post(self, payload: dict) -> dict:
+    def results(self, texts: Sequence[str]) -> list[dict | ApiError]:
+        """One entry per text, in order: its result, or the ApiError that stopped its request.
+
+        A request the API refuses fails alone. Once one has failed for good with a retryable error (the API down,
+        or throttling beyond the retry budget), the later ones are not sent: each would only wait as long again.
+        """
+        results: list[dict | ApiError] = []
+        for count, body in request_bodies(texts):
+            try:
+                results.extend(self._checked_results(self._post(body), count))
+            except ApiError as error:
+                self.gave_up = self.gave_up or (error if error.retryable else None)
+                results.extend([error] * count)
+        return results
+
+    def _checked_results(self, response: Any, count: int) -> list[dict]:
+        results = response.get("results") if isinstance(response, dict) else None
+        if not isinstance(results, list) or len(results) != count:  # a proxy's page, say: never misplace scores
+            raise ApiError(200, "bad_response", f"the answer is not the API's {count} results")
+        self.model_version, self.thresholds = response.get("model_version", ""), response.get("thresholds", {})
+        return results
+
+    def _post(self, body: bytes) -> Any:
+        """One request, retried while `retry` allows; the last ApiError, saying so, when it gives up."""
+        if self.gave_up is not None:
+            message = f"not sent after an earlier request failed: {self.gave_up.message}"
+            raise ApiError(self.gave_up.status, self.gave_up.code, message, retryable=True)
+        started, attempt = self.clock(), 1
+        while True:
+            try:
+                return self._post_once(body)
+            except ApiError as error:
+                if not error.retryable:
+                    raise
+                delay, elapsed = self.retry.delay(attempt, error.retry_after), self.clock() - started
+                if attempt == self.retry.max_attempts or elapsed + delay > self.retry.max_total_seconds:
+                    message = f"{error.message} (gave up after {attempt} attempts in {elapsed:.1f} s)"
+                    raise ApiError(error.status, error.code, message, retryable=True) from None
+                log.debug("attempt %d: %s; retrying in %.2f s", attempt, error, delay)
+                self.sleep(delay)
+                attempt += 1
+
+    def _post_once(self, body: bytes) -> Any:
         try:
-            reply = self.session.post(self.url, json=payload, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ApiError(0, "unreachable", f"cannot reach {self.url}: {exc.__class__.__name__}") from None
+            reply = self.session.post(
+                self.url, data=body, headers={"Content-Type": "application/json"}, timeout=self.timeout
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            message = f"cannot reach {self.url}: {exc.__class__.__name__}"
+            raise ApiError(0, "unreachable", message, retryable=True) from None
+        except requests.RequestException as exc:  # a malformed URL, say: trying again cannot help
+            raise ApiError(0, "request_failed", f"cannot send to {self.url}: {exc.__class__.__name__}") from None
         try:
-            body = reply.json()
+            answer = reply.json()
         except ValueError:
-            body = {}
+            answer = {}
         if reply.status_code != 200:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise ApiError(reply.status_code, error.get("code", "http_error"), error.get("message", reply.reason))
-        return body
+            # API Gateway's own 429 and 5xx answers carry {"message": ...}, not the API's error object.
+            error = answer.get("error") if isinstance(answer, dict) else None
+            error = error if isinstance(error, dict) else {}
+            raise ApiError(
+                reply.status_code,
+                error.get("code", "http_error"),
+                error.get("message", reply.reason),
+                retryable=reply.status_code in RETRY_STATUSES,
+                retry_after=retry_after_seconds(reply.headers.get("Retry-After")),
+            )
+        return answer
+
+
+def request_bodies(texts: Sequence[str]) -> Iterator[tuple[int, bytes]]:
+    """`{"texts": [...]}` bodies that carry `texts` in order within the API's limits, each with its count of texts."""
+    # Counting a separator with every text, the start and end make up for the one fewer there really is.
+    no_texts_size = len(BODY_START) + len(BODY_END) - len(TEXT_SEPARATOR)
+    items: list[bytes] = []
+    size = no_texts_size
+    for text in texts:
+        # UTF-8 rather than \u escapes: CJK text then takes 3 bytes a character instead of 6.
+        item = json.dumps(text, ensure_ascii=False).encode("utf-8")
+        if items and (len(items) == API_MAX_TEXTS or size + len(TEXT_SEPARATOR) + len(item) > API_MAX_BODY_BYTES):
+            yield len(items), request_body(items)
+            items, size = [], no_texts_size
+        items.append(item)
+        size += len(TEXT_SEPARATOR) + len(item)
+    if items:
+        yield len(items), request_body(items)
+
+
+def request_body(items: list[bytes]) -> bytes:
+    return BODY_START + TEXT_SEPARATOR.join(items) + BODY_END
 
 
 class LocalScorer:
@@ -69,6 +217,9 @@ class LocalScorer:
     def __init__(self, artifact: ServingModel):
         self.artifact = artifact
         self.model_version = artifact.version
+
+    def results(self, texts: Sequence[str]) -> list[dict]:
+        return self.moderate(texts)["results"]
 
     def moderate(self, texts: Sequence[str]) -> dict:
         thresholds = self.artifact.thresholds
