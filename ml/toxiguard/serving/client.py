@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from toxiguard.config import LABELS
-
 if TYPE_CHECKING:  # loading a model needs TensorFlow; the API client does not
     from toxiguard.serving.model import ServingModel
 
@@ -214,19 +212,13 @@ def request_body(items: list[bytes]) -> bytes:
 class LocalScorer:
     """Scores in this process with a packaged model and its thresholds, in the API's response shape."""
 
-    def __init__(self, artifact: ServingModel):
-        self.artifact = artifact
-        self.model_version = artifact.version
+    def __init__(self, model: ServingModel):
+        self.model = model
+        self.model_version = model.version
 
     def results(self, texts: Sequence[str]) -> list[dict]:
-        return self.moderate(texts)["results"]
+        return self.model.predict(list(texts))
 
     def moderate(self, texts: Sequence[str]) -> dict:
-        thresholds = self.artifact.thresholds
-        scores = self.artifact.score(list(texts))
-        results = []
-        for row in scores:
-            named = {label: float(score) for label, score in zip(LABELS, row, strict=True)}
-            labels = [label for label in LABELS if named[label] >= thresholds[label]]
-            results.append({"scores": named, "labels": labels, "flagged": bool(labels)})
-        return {"model_version": self.model_version, "thresholds": thresholds, "results": results}
+        results = self.results(texts)
+        return {"model_version": self.model_version, "thresholds": self.model.thresholds, "results": results}
