@@ -199,8 +199,9 @@ def test_bad_rows_are_kept_with_an_error_and_reported_by_row_number(tmp_path, sc
     )
     summary = batch.score_file(source, tmp_path / "out.csv", scorer, show_progress=False)
 
-    assert [number for number, _ in summary.unscored_rows] == [3, 4, 5, 6]
-    problems = dict(summary.unscored_rows)
+    assert [p.row for p in summary.unscored_rows] == [3, 4, 5, 6]
+    assert [p.column for p in summary.unscored_rows] == ["comment_text", "comment_text", None, "comment_text"]
+    problems = {p.row: p.message for p in summary.unscored_rows}
     assert problems[3] == "empty comment text" and "UTF-8" in problems[4] and "3 fields" in problems[5]
     rows = read_csv(tmp_path / "out.csv")
     assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
@@ -278,7 +279,10 @@ def test_cli_exit_codes_and_report(tmp_path, capsys, shipped_artifact):
     assert (tmp_path / "good.scored.csv").exists()
     assert cli.main(["score", str(bad), "--out", str(tmp_path / "b.csv"), *artifact]) == 2
     err = capsys.readouterr().err
-    assert "2 rows, 1 scored, 0 flagged, 1 not scored" in err and "bad.csv: row 3: empty comment text" in err
+    assert (
+        "2 rows, 1 scored, 0 flagged, 1 not scored" in err
+        and "bad.csv, row 3, column 'comment_text': empty comment text" in err
+    )
     assert cli.main(["score", str(tmp_path / "nope.csv"), *artifact]) == 2
     assert "nope.csv: no such file" in capsys.readouterr().err
 
@@ -447,7 +451,8 @@ def test_rows_the_api_fails_are_kept_reported_and_the_rest_written(tmp_path, ser
     assert len(api.exchanges) == 1 + 8
     err = capsys.readouterr().err
     assert "10 rows, 3 scored," in err and "7 not scored (model test-model)" in err
-    assert "down.csv: row 4: empty comment text" in err and "down.csv: row 11: not scored: http_error (503)" in err
+    assert "down.csv, row 4, column 'comment_text': empty comment text" in err
+    assert "down.csv, row 11, column 'comment_text': not scored: http_error (503)" in err
     assert "the API failed: http_error (503)" in err
 
 

@@ -22,6 +22,7 @@ from typing import BinaryIO, Protocol
 from tqdm import tqdm
 
 from toxiguard.config import LABELS, TEXT_COLUMN
+from toxiguard.errors import Problem
 from toxiguard.serving.client import ApiError
 
 log = logging.getLogger("toxiguard.serving.batch")
@@ -47,7 +48,7 @@ class ScoreSummary:
     rows: int = 0
     scored: int = 0
     flagged: int = 0
-    unscored_rows: list[tuple[int, str]] = dataclasses.field(default_factory=list)  # (row number, why)
+    unscored_rows: list[Problem] = dataclasses.field(default_factory=list)  # file, row number, column, why
     api_error: ApiError | None = None  # the first request that failed for good
 
 
@@ -78,6 +79,7 @@ def _text_rows(path: Path, progress: tqdm) -> Iterator[list[str]]:
 
 
 def _row_problem(row: list[str], width: int, text: str | None, max_chars: int | None) -> str | None:
+    """Why a row cannot be sent (the row's shape, or its text column's value); None when it can."""
     if len(row) != width:
         return f"has {len(row)} fields, the header has {width}"
     if not text or not text.strip():
@@ -126,15 +128,18 @@ def score_file(
             text = row[text_index] if len(row) > text_index else None
             chunk.append((row_number, row, _row_problem(row, len(header), text, max_chars)))
             if len(chunk) >= chunk_rows:
-                _score_chunk(chunk, text_index, len(header), scorer, writer, summary)
+                _score_chunk(chunk, source, header, text_index, scorer, writer, summary)
                 chunk = []
                 progress.set_postfix(rows=summary.rows, flagged=summary.flagged, refresh=False)
-        _score_chunk(chunk, text_index, len(header), scorer, writer, summary)
+        _score_chunk(chunk, source, header, text_index, scorer, writer, summary)
     partial.replace(target)
     return summary
 
 
-def _score_chunk(chunk, text_index: int, width: int, scorer: Scorer, writer, summary: ScoreSummary) -> None:
+def _score_chunk(
+    chunk, source: Path, header: list[str], text_index: int, scorer: Scorer, writer, summary: ScoreSummary
+) -> None:
+    width = len(header)
     good = [row[text_index] for _, row, problem in chunk if problem is None]
     results = iter(scorer.results(good) if good else [])
     for number, row, problem in chunk:
@@ -146,7 +151,9 @@ def _score_chunk(chunk, text_index: int, width: int, scorer: Scorer, writer, sum
             problem = f"not scored: {result}"
             summary.api_error = summary.api_error or result
         if problem is not None:
-            summary.unscored_rows.append((number, problem))
+            # Field-count problems are the row's; every other one is about the text column's value.
+            column = None if len(row) != width else header[text_index]
+            summary.unscored_rows.append(Problem(str(source), number, column, problem))
             writer.writerow([*fields, *[""] * len(LABELS), "", "", problem, *surplus])
             continue
         summary.scored += 1
@@ -162,8 +169,8 @@ def report(source: Path, target: Path, summary: ScoreSummary, model_version: str
         f"{len(summary.unscored_rows)} not scored (model {model_version or 'unknown'})",
         file=sys.stderr,
     )
-    for number, problem in summary.unscored_rows[:MAX_REPORTED_ROWS]:
-        print(f"  {source}: row {number}: {problem}", file=sys.stderr)
+    for problem in summary.unscored_rows[:MAX_REPORTED_ROWS]:
+        print(f"  {problem}", file=sys.stderr)
     if len(summary.unscored_rows) > MAX_REPORTED_ROWS:
         print(f"  ... and {len(summary.unscored_rows) - MAX_REPORTED_ROWS} more rows (see the `score_error` column)",
               file=sys.stderr)  # fmt: skip
