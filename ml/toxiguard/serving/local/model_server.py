@@ -172,12 +172,13 @@ class ModelServer:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    # ---- routes ----
-
     def handle(self, request: Request) -> Response:
         """Route one request (called by the HTTP server's threads); logs one line at debug level, never the text."""
         started = time.perf_counter()
-        response, texts = self._route(request)
+        try:
+            response, texts = self._route(request)
+        except HttpError as error:
+            response, texts = error.response(), 0
         log.debug(
             "%s %s %d texts=%d %.2fms",
             request.method,
