@@ -41,8 +41,10 @@ MAX_PAYLOAD_BYTES = 10 * 2**20
 TEXT_CONTENT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 LAMBDA_TIMEOUT_SECONDS = 10
 STATIC_METHODS = ("GET", "HEAD")
-# Requests in progress at once; the handler waits on the model server most of the time.
-HTTP_THREADS = 32
+# Handler calls at once: the size of botocore's connection pool (max_pool_connections), which the handler's one client
+# shares; with more, each call past it opens a connection to the model server and discards it afterwards. Requests
+# beyond it wait their turn in the server's queue, as Lambda would throttle them.
+HTTP_THREADS = 10
 
 
 @contextlib.contextmanager
