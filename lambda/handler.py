@@ -56,6 +56,8 @@ ENDPOINT_FAULT_CODES = frozenset({"ServiceUnavailable", "InternalFailure", "Inte
 # SageMaker's ValidationError for an endpoint that does not exist (yet): "Endpoint <name> of account <id> not found."
 MISSING_ENDPOINT = re.compile(r"\bendpoint\b.*\bnot found\b", re.IGNORECASE | re.DOTALL)
 ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # InvokeEndpoint's EndpointName pattern
+# A serialized origin (RFC 6454): what a browser sends; the wildcard echoes nothing else (no spaces, CR/LF, paths).
+ORIGIN = re.compile(r"https?://([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:[0-9]{1,5})?", re.IGNORECASE)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # The public limits (docs/api.md); toxiguard.serving.client keeps a copy so `toxiguard score` stays within them, and a
 # test checks that the two agree (this file stays standalone).
@@ -429,7 +431,11 @@ def route(request: HttpRequest, request_id: str, settings: Settings, client, log
 
 
 def origin_allowed(origin: str, settings: Settings) -> bool:
-    return "*" in settings.allowed_origins or origin.lower() in settings.allowed_origins
+    """Listed origins match exactly (the list is checked at cold start); the wildcard takes well-formed origins only,
+    since the allowed origin is echoed in Access-Control-Allow-Origin."""
+    if "*" in settings.allowed_origins:
+        return ORIGIN.fullmatch(origin) is not None
+    return origin.lower() in settings.allowed_origins
 
 
 def note_error(log: dict, error: ApiError) -> None:

@@ -326,6 +326,15 @@ def test_a_wildcard_allows_and_echoes_any_origin(call, settings):
     assert response["headers"]["Access-Control-Allow-Origin"] == "https://else.example"
 
 
+@pytest.mark.parametrize(
+    "origin", ["https://a.example\r\nSet-Cookie: x=1", "https://a.example evil: 1", "null", "https://a.example/path"]
+)
+def test_a_wildcard_echoes_no_malformed_origin(call, settings, origin):
+    anyone = dataclasses.replace(settings, allowed_origins=frozenset({"*"}))
+    response = call(http_api_event(method="OPTIONS", headers={"Origin": origin}), settings=anyone)
+    assert response["statusCode"] == 403 and "Access-Control-Allow-Origin" not in response["headers"]
+
+
 def test_without_allowed_origins_there_is_no_cors(call, settings, sagemaker):
     closed = dataclasses.replace(settings, allowed_origins=frozenset())
     preflight = call(http_api_event(method="OPTIONS", headers={"Origin": ORIGIN}), settings=closed)

@@ -1,6 +1,11 @@
-"""Fixtures for serving tests: one local model server (SageMaker container + Runtime API) per test session."""
+"""Fixtures for serving tests: one local model server per test session, and a raw HTTP client for protocol tests."""
 
 from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,3 +31,40 @@ def sagemaker_runtime(model_server):
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def read_response(stream) -> RawResponse:
+    """One HTTP/1.1 response from a socket's file; Content-Length framed, as both local servers answer."""
+    status_line = stream.readline()
+    if not status_line:
+        raise ConnectionError("the server closed the connection without an answer")
+    headers = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return RawResponse(int(status_line.split()[1]), headers, stream.read(int(headers.get("content-length", 0))))
+
+
+def exchange(url: str, data: bytes, responses: int = 1, timeout: float = 10) -> list[RawResponse]:
+    """Send raw bytes on one connection and read `responses` answers: what a client library would not send."""
+    address = urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        stream = sock.makefile("rb")
+        return [read_response(stream) for _ in range(responses)]
+
+
+@pytest.fixture(scope="session")
+def raw_exchange():
+    """`exchange(url, data, responses=1, timeout=10) -> [RawResponse]`: raw bytes in, parsed answers out."""
+    return exchange

@@ -10,6 +10,8 @@ import pytest
 import requests
 
 from toxiguard.serving.local.gateway import MAX_PAYLOAD_BYTES, Gateway
+from toxiguard.serving.local.http import ERROR_CODES
+from toxiguard.serving.local.stack import handler_environment
 
 ECHO_HANDLER = Path(__file__).parents[1] / "fixtures" / "echo_handler.py"
 
@@ -54,7 +56,7 @@ def test_serves_the_page_config_and_nothing_outside_it(gateway):
     assert requests.get(f"{gateway.url}/app.js").headers["Content-Type"].startswith("text/javascript")
     config = requests.get(f"{gateway.url}/config.js")
     assert config.text == 'window.TOXIGUARD_CONFIG = {"apiUrl": "https://api.example"};\n'
-    for path in ("/missing.css", "/../secret.txt", "/%2e%2e/secret.txt"):
+    for path in ("/missing.css", "/../secret.txt", "/%2e%2e/secret.txt", "/" + "a" * 5000):
         reply = requests.get(f"{gateway.url}{path}")
         assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found"
 
@@ -63,3 +65,40 @@ def test_refuses_payloads_api_gateway_would_refuse(gateway):
     too_big = b"x" * (MAX_PAYLOAD_BYTES + 1)
     reply = requests.post(f"{gateway.url}/v1/moderate", data=too_big, headers={"Content-Type": "application/json"})
     assert reply.status_code == 413
+
+
+@pytest.fixture(scope="module")
+def open_cors_gateway(shipped_artifact):
+    """The real handler with ALLOWED_ORIGINS='*' (its model endpoint unreachable: preflights never call it)."""
+    environment = {**handler_environment(shipped_artifact.manifest, "http://127.0.0.1:9", "toxiguard"),
+                   "ALLOWED_ORIGINS": "*"}  # fmt: skip
+    server = Gateway(environment, port=0).start()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("origin", ["https://a.example\r\n Set-Cookie: stolen=1", "https://a.example\r\n\tX-Evil: 1"])
+def test_a_folded_origin_is_never_echoed(open_cors_gateway, raw_exchange, origin):
+    preflight = f"OPTIONS /v1/moderate HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: {origin}\r\n\r\n".encode()
+    (response,) = raw_exchange(open_cors_gateway.url, preflight)
+    assert response.status == 403 and response.json()["error"]["code"] == "origin_not_allowed"
+    assert not {"access-control-allow-origin", "set-cookie", "x-evil"} & set(response.headers)
+
+
+def test_a_well_formed_origin_is_echoed_with_the_wildcard(open_cors_gateway):
+    reply = requests.options(f"{open_cors_gateway.url}/v1/moderate", headers={"Origin": "http://localhost:5173"})
+    assert reply.status_code == 204 and reply.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+
+
+def test_static_paths_take_get_and_head_only(gateway):
+    reply = requests.post(f"{gateway.url}/index.html", data=b"x", timeout=10)
+    assert reply.status_code == 405 and reply.headers["Allow"] == "GET, HEAD"
+    assert reply.json()["error"]["code"] == "method_not_allowed"
+    head = requests.head(f"{gateway.url}/", timeout=10)
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["Content-Length"]) > 0
+
+
+def test_the_local_servers_error_codes_have_the_handlers_statuses(open_cors_gateway):
+    handler_status = open_cors_gateway.handler.ERROR_STATUS
+    shared = {code: status for status, code in ERROR_CODES.items() if code in handler_status}
+    assert len(shared) >= 5 and all(handler_status[code] == status for code, status in shared.items())

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -77,3 +82,30 @@ def test_settings_come_from_the_environment():
     assert (settings.gateway_port, settings.batching, settings.artifact_dir) == (9000, False, None)
     with pytest.raises(StackError, match="MODEL_SERVER_PORT='http' is not a port number"):
         StackSettings.from_env({"MODEL_SERVER_PORT": "http"})
+
+
+def test_sigterm_stops_gateway_and_model_server_cleanly(shipped_artifact):
+    environment = {**os.environ, "TOXIGUARD_ARTIFACT": str(shipped_artifact.directory), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "toxiguard.cli", "serve", "--port", "0", "--model-port", "0"]
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        urls = {}
+        for line in process.stdout:  # bounded: the stack prints these lines or exits
+            match = re.search(r"(web page|model)\s+(http://\S+?)/?\s", line + " ")
+            if match:
+                urls[match.group(1)] = match.group(2)
+            if "Press Ctrl-C" in line:
+                break
+        assert set(urls) == {"web page", "model"}, process.stderr.read() if process.poll() is not None else urls
+        assert requests.get(f"{urls['web page']}/v1/health", timeout=30).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "Traceback" not in out + err and "stopping" in out
+    for url in urls.values():
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url, timeout=5)

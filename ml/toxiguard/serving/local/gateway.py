@@ -18,18 +18,17 @@ import json
 import logging
 import mimetypes
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from toxiguard.config import PROJECT_ROOT
+from toxiguard.serving.local.http import HttpError, HttpServer, Request, Response, method_not_allowed
 
 log = logging.getLogger("toxiguard.serving.local.gateway")
 
@@ -41,6 +40,11 @@ MAX_PAYLOAD_BYTES = 10 * 2**20
 # Content types API Gateway passes to Lambda as text; everything else arrives base64-encoded.
 TEXT_CONTENT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 LAMBDA_TIMEOUT_SECONDS = 10
+STATIC_METHODS = ("GET", "HEAD")
+# Handler calls at once: the size of botocore's connection pool (max_pool_connections), which the handler's one client
+# shares; with more, each call past it opens a connection to the model server and discards it afterwards. Requests
+# beyond it wait their turn in the server's queue, as Lambda would throttle them.
+HTTP_THREADS = 10
 
 
 @contextlib.contextmanager
@@ -137,84 +141,8 @@ def config_script(api_url: str = "") -> bytes:
     return f"window.TOXIGUARD_CONFIG = {json.dumps({'apiUrl': api_url})};\n".encode()
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the page and load tests reuse connections
-    # Headers and body go out as separate writes; with Nagle's algorithm the second waits for a delayed ACK (~40 ms).
-    disable_nagle_algorithm = True
-    server: Gateway
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
-
-    def _dispatch(self) -> None:
-        started = time.perf_counter()
-        path = urlsplit(self.path).path
-        if path.startswith(API_PREFIX) or self.command not in ("GET", "HEAD"):
-            status = self._invoke_lambda()
-        else:
-            status = self._serve_static(path)
-        log.info(
-            json.dumps(
-                {
-                    "message": "request",
-                    "method": self.command,
-                    "path": path,
-                    "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                }
-            )
-        )
-
-    def _invoke_lambda(self) -> int:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_PAYLOAD_BYTES:
-            self.close_connection = True  # the unread body would otherwise be parsed as the next request
-            return self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"message": "Request Entity Too Large"})
-        body = self.rfile.read(length)
-        event = http_api_event(self.command, self.path, self.headers.items(), body, self.client_address[0])
-        response = self.server.handler.lambda_handler(event, LambdaContext())
-        payload = response.get("body") or ""
-        content = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
-        return self._write(response["statusCode"], response.get("headers") or {}, content)
-
-    def _serve_static(self, path: str) -> int:
-        if path == "/config.js":
-            return self._write(200, {"Content-Type": "text/javascript; charset=utf-8"}, self.server.config_js)
-        relative = unquote(path).lstrip("/") or "index.html"
-        root = self.server.frontend_dir.resolve()
-        file = (root / relative).resolve()
-        if not file.is_relative_to(root) or not file.is_file():
-            return self._send(HTTPStatus.NOT_FOUND, {"error": {"code": "not_found", "message": f"no file {path}"}})
-        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type == "application/javascript":
-            content_type += "; charset=utf-8"
-        return self._write(200, {"Content-Type": content_type, "Cache-Control": "no-cache"}, file.read_bytes())
-
-    def _send(self, status: HTTPStatus, payload: dict) -> int:
-        return self._write(status.value, {"Content-Type": "application/json"}, json.dumps(payload).encode())
-
-    def _write(self, status: int, headers: Mapping[str, str], content: bytes) -> int:
-        self.send_response(status)
-        for name, value in headers.items():
-            if name.lower() not in ("content-length", "connection"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(content)
-        return status
-
-    def log_message(self, format: str, *args) -> None:
-        """Silenced: `_dispatch` writes one structured access-log line per request instead."""
-
-
-class Gateway(ThreadingHTTPServer):
-    """The local API: `gateway.url` serves the page and `/v1/*`. Bind errors surface from the constructor."""
-
-    daemon_threads = True
-    request_queue_size = 128  # the default backlog of 5 resets connections under 32 concurrent clients
+class Gateway:
+    """The local API: `gateway.url` serves the page and `/v1/*`; the constructor raises BindError for a taken port."""
 
     def __init__(
         self,
@@ -224,26 +152,78 @@ class Gateway(ThreadingHTTPServer):
         frontend_dir: Path = FRONTEND_DIR,
         api_url: str = "",
         handler_file: Path = HANDLER_FILE,
+        port_setting: str = "GATEWAY_PORT=<port>",
     ):
         self.handler = load_handler(handler_environment, handler_file)
-        self.frontend_dir = frontend_dir
+        self.frontend_root = frontend_dir.resolve()
         self.config_js = config_script(api_url)
-        super().__init__((host, port), _RequestHandler)
-        self._thread: threading.Thread | None = None
+        self._http = HttpServer(self.handle, host, port, name="toxiguard-gateway", threads=HTTP_THREADS,
+                                max_body_bytes=MAX_PAYLOAD_BYTES, port_setting=port_setting)  # fmt: skip
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._http.url
 
     def start(self) -> Gateway:
         """Serve in a background thread."""
-        self._thread = threading.Thread(target=self.serve_forever, name="gateway", daemon=True)
-        self._thread.start()
+        self._http.start()
         return self
 
     def close(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-        self.server_close()
+        self._http.close()
+
+    def handle(self, request: Request) -> Response:
+        """One request: `/v1/*` to the Lambda handler, other GET/HEAD requests to the page; one access-log line."""
+        started = time.perf_counter()
+        path = request.path
+        try:
+            response = self._invoke_lambda(request) if path.startswith(API_PREFIX) else self._serve_static(request)
+        except HttpError as error:
+            response = error.response()
+        log.info(
+            json.dumps(
+                {
+                    "message": "request",
+                    "method": request.method,
+                    "path": path,
+                    "status": response.status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
+            )
+        )
+        return response
+
+    def _invoke_lambda(self, request: Request) -> Response:
+        event = http_api_event(request.method, request.target, request.headers.items(), request.body,
+                               request.client_address)  # fmt: skip
+        result = self.handler.lambda_handler(event, LambdaContext())
+        payload = result.get("body") or ""
+        content = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
+        headers = dict(result.get("headers") or {})
+        content_type = next((headers.pop(name) for name in list(headers) if name.lower() == "content-type"), None)
+        return Response(result["statusCode"], content, content_type, headers)
+
+    def _serve_static(self, request: Request) -> Response:
+        if request.method not in STATIC_METHODS:
+            raise method_not_allowed(request.path, STATIC_METHODS)
+        if request.path == "/config.js":
+            return Response(200, self.config_js, "text/javascript; charset=utf-8")
+        file = self._static_file(unquote(request.path))
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type == "application/javascript":
+            content_type += "; charset=utf-8"
+        return Response(200, file.read_bytes(), content_type, {"Cache-Control": "no-cache"})
+
+    def _static_file(self, path: str) -> Path:
+        """The file under the page's directory that `path` names, or HttpError 404 (also for NUL and `..` escapes)."""
+        relative = path.lstrip("/") or "index.html"
+        not_found = HttpError(HTTPStatus.NOT_FOUND, f"no file {path!r}")
+        if "\x00" in relative:  # the file system cannot name it (and Path.resolve raises)
+            raise not_found
+        try:
+            file = (self.frontend_root / relative).resolve()
+            if file.is_relative_to(self.frontend_root) and file.is_file():
+                return file
+        except OSError:  # a name the file system refuses (too long)
+            pass
+        raise not_found

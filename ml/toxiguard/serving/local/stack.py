@@ -8,14 +8,13 @@ thresholds) from the artifact's manifest, as Terraform gives it to the Lambda fu
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import errno
 import json
 import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from toxiguard.artifact import latest_artifact
 from toxiguard.serving.local.gateway import Gateway
+from toxiguard.serving.local.http import BindError, check_port_free, parse_port
 
 READY_LINE = re.compile(r"model server ready at (http://\S+)")
 MODEL_START_TIMEOUT_SECONDS = 180
@@ -63,10 +63,10 @@ class StackSettings:
 
 
 def _port(env, name: str, default: int) -> int:
-    value = env.get(name, str(default))
-    if not value.isdigit() or int(value) > 65535:
-        raise StackError(f"{name}={value!r} is not a port number (0-65535)")
-    return int(value)
+    try:
+        return parse_port(env.get(name, str(default)))
+    except argparse.ArgumentTypeError as exc:
+        raise StackError(f"{name}={exc}") from None
 
 
 def handler_environment(manifest: dict, model_url: str, endpoint_name: str) -> dict[str, str]:
@@ -86,19 +86,10 @@ def handler_environment(manifest: dict, model_url: str, endpoint_name: str) -> d
 
 def ensure_port_free(host: str, port: int, variable: str) -> None:
     """Fail fast, before the model loads, when a fixed port is already taken."""
-    if port == 0:
-        return
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise StackError(
-                    f"port {port} on {host} is already in use: stop what is using it or choose another port "
-                    f"with {variable}=<port> (0 picks a free one)"
-                ) from None
-            raise StackError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    try:
+        check_port_free(host, port, f"{variable}=<port>")
+    except BindError as exc:
+        raise StackError(str(exc)) from None
 
 
 class LocalStack:
