@@ -57,6 +57,13 @@ if TYPE_CHECKING:  # the API client loads requests, which most commands do not n
 log = logging.getLogger("toxiguard")
 
 
+def _port(value: str) -> int:
+    # The local servers' parser; imported only when a port is given, so the base install's commands need no waitress.
+    from toxiguard.serving.local.http import parse_port
+
+    return parse_port(value)
+
+
 def _fraction(value: str) -> float:
     number = float(value)
     if not 0.0 < number < 1.0:
@@ -406,8 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run model server + gateway + web page locally (Ctrl-C stops both)")
     p.add_argument("--artifact", type=Path, help="packaged model directory (default: TOXIGUARD_ARTIFACT or newest)")
-    p.add_argument("--port", type=int, help="gateway port for the page and API (default: GATEWAY_PORT or 8000)")
-    p.add_argument("--model-port", type=int, help="model server port (default: MODEL_SERVER_PORT or 8080)")
+    p.add_argument("--port", type=_port, help="gateway port for the page and API (default: GATEWAY_PORT or 8000)")
+    p.add_argument("--model-port", type=_port, help="model server port (default: MODEL_SERVER_PORT or 8080)")
     p.add_argument("--no-batching", action="store_true", help="score each request alone (no micro-batching)")
     p.set_defaults(func=cmd_serve)
 

@@ -55,7 +55,9 @@ def test_cli_predict_and_score_through_the_api(local_stack, tmp_path, capsys):
     source = tmp_path / "in.csv"
     source.write_text("id,comment_text\n1,hello there\n2," + "a" * 5001 + "\n3,you idiot\n")
     assert cli.main(["score", str(source), "--api", local_stack.gateway_url, "--quiet"]) == 2
-    assert "row 3: comment text has 5001 characters, the API accepts at most 5000" in capsys.readouterr().err
+    assert "row 3, column 'comment_text': comment text has 5001 characters, the API accepts at most 5000" in (
+        capsys.readouterr().err
+    )
     assert (tmp_path / "in.scored.csv").read_text().count("\n") == 4
 
 

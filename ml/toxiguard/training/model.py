@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from toxiguard.config import LABELS, OOV_ID, PAD_ID, SEARCH_SCALES, SEARCH_SPACE, HParams
-from toxiguard.serving.model import score_in_length_order
+from toxiguard.serving.length_order import score_in_length_order
 from toxiguard.training.normalize import TextNormalizer
 
 # TextVectorization's own "lower_and_strip_punctuation" pattern, so subwords split text exactly as it does.

@@ -29,6 +29,7 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote
 
+from toxiguard.artifact import MANIFEST_FILE
 from toxiguard.serving.local.container import apply_accept, tfs_request_body
 from toxiguard.serving.local.http import (
     BindError,
@@ -136,7 +137,7 @@ class ModelServer:
         return self
 
     def _load_model(self) -> None:
-        if not (self.artifact_dir / "manifest.json").is_file():
+        if not (self.artifact_dir / MANIFEST_FILE).is_file():
             raise ModelServerError(f"no packaged model in {self.artifact_dir}: manifest.json is missing")
         from toxiguard.config import configure_threads
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
+from toxiguard.serving.length_order import score_in_length_order
 from toxiguard.serving.local.tf_serving import INPUT, Scores, Text
 
 MAX_TEXTS_PER_CALL = 256  # a micro-batch takes queued requests up to this many texts
@@ -31,14 +29,13 @@ class SignatureScorer:
     def __init__(self, serving_fn, chunk_texts: int = CHUNK_TEXTS, parallel_chunks: int = PARALLEL_CHUNKS):
         import tensorflow as tf
 
-        ((output, spec),) = serving_fn.structured_outputs.items()
+        ((output, _),) = serving_fn.structured_outputs.items()
         compiled = tf.function(
             lambda text: serving_fn(**{INPUT: text})[output],
             input_signature=[tf.TensorSpec([None], tf.string, name=INPUT)],
         )
         self._call = compiled.get_concrete_function()  # the one trace, for shape [None]
         self._constant = tf.constant
-        self._width = spec.shape[-1]
         self._chunk_texts = chunk_texts
         self._pool = ThreadPoolExecutor(parallel_chunks, thread_name_prefix="score")
         # The first runs build kernels; texts with an out-of-vocabulary word and one past the model's maximum length
@@ -50,15 +47,7 @@ class SignatureScorer:
 
     def score(self, texts: list[Text]) -> Scores:
         """Scores in input order."""
-        if len(texts) <= self._chunk_texts:
-            return self._score_chunk(texts) if texts else np.zeros((0, self._width), np.float32)
-        order = np.argsort([len(text) for text in texts], kind="stable")
-        chunks = np.array_split(order, math.ceil(len(texts) / self._chunk_texts))
-        scores = np.empty((len(texts), self._width), np.float32)
-        results = self._pool.map(lambda rows: self._score_chunk([texts[i] for i in rows]), chunks)
-        for rows, chunk_scores in zip(chunks, results, strict=True):
-            scores[rows] = chunk_scores
-        return scores
+        return score_in_length_order(self._score_chunk, texts, self._chunk_texts, executor=self._pool)
 
     def close(self) -> None:
         self._pool.shutdown()

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from toxiguard.artifact import latest_artifact
+from toxiguard.artifact import latest_artifact, read_manifest
 from toxiguard.serving.local.gateway import Gateway
 from toxiguard.serving.local.http import BindError, check_port_free, parse_port
 
@@ -106,7 +106,7 @@ class LocalStack:
         overrides = {"gateway_port": gateway_port, "model_port": model_port, "artifact_dir": artifact_dir}
         self.settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         self.artifact_dir = Path(self.settings.artifact_dir or latest_artifact())
-        self.manifest = json.loads((self.artifact_dir / "manifest.json").read_text())
+        self.manifest = read_manifest(self.artifact_dir)
         self.model_url = ""
         self._process: subprocess.Popen | None = None
         self._gateway: Gateway | None = None
