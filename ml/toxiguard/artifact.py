@@ -112,17 +112,27 @@ def check_manifest(manifest: dict, path: Path | str) -> None:
             raise ArtifactError(path, f"metrics.{section}.{name} must be a number between 0 and 1, not {value!r}")
 
 
-def read_manifest(directory: Path) -> dict:
-    """`<directory>/manifest.json`, checked against the contract."""
+def parse_manifest(raw: bytes, location: Path | str) -> dict:
+    """A manifest's bytes (from a file or S3), decoded and checked against the contract."""
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(location, f"not valid JSON ({exc})") from None
+    check_manifest(manifest, location)
+    return manifest
+
+
+def _manifest_bytes(directory: Path) -> tuple[Path, bytes]:
     path = Path(directory) / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: pass a directory made by `toxiguard package`")
-    try:
-        manifest = json.loads(path.read_bytes())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(path, f"not valid JSON ({exc})") from None
-    check_manifest(manifest, path)
-    return manifest
+    return path, path.read_bytes()
+
+
+def read_manifest(directory: Path) -> dict:
+    """`<directory>/manifest.json`, checked against the contract."""
+    path, raw = _manifest_bytes(directory)
+    return parse_manifest(raw, path)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,8 +156,8 @@ def read_artifact(directory: Path) -> ArtifactFiles:
     the SavedModel entry TF Serving loads). Raises FileNotFoundError or ArtifactError."""
     directory = Path(directory)
     tarball = directory / TARBALL_FILE
-    manifest = read_manifest(directory)
-    manifest_path = directory / MANIFEST_FILE
+    manifest_path, manifest_bytes = _manifest_bytes(directory)  # read once: the bytes checked are the bytes uploaded
+    manifest = parse_manifest(manifest_bytes, manifest_path)
     if not tarball.is_file():
         raise FileNotFoundError(f"{tarball} not found: pass a directory made by `toxiguard package`")
     if manifest["version"] != directory.name:
@@ -167,4 +177,4 @@ def read_artifact(directory: Path) -> ArtifactFiles:
                 raise ArtifactError(tarball, f"has no {entry}: not a TF Serving model archive")
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ArtifactError(tarball, f"not a readable .tar.gz ({exc})") from None
-    return ArtifactFiles(directory, manifest, manifest_path.read_bytes(), tarball, size, sha256)
+    return ArtifactFiles(directory, manifest, manifest_bytes, tarball, size, sha256)

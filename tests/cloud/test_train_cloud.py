@@ -9,8 +9,6 @@ import io
 import json
 import logging
 import re
-import subprocess
-import sys
 import tarfile
 import tomllib
 
@@ -374,22 +372,16 @@ def test_cli_exit_codes(session, data_file, capsys):
     assert "started tuning job toxiguard-tune-cli" in capsys.readouterr().out
 
 
-def test_the_cloud_commands_run_with_only_the_cloud_extra():
+def test_the_cloud_commands_run_with_only_the_cloud_extra(python_without):
     """`pip install toxiguard[cloud]` has no TensorFlow, NumPy or scikit-learn: the CLI and the cloud package must
     import, parse and publish-check without them."""
     code = f"""
-import importlib.abc, sys
-class Uninstalled(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("tensorflow", "keras", "numpy", "sklearn", "matplotlib"):
-            raise ModuleNotFoundError(f"No module named {{name!r}}")
-sys.meta_path.insert(0, Uninstalled())
 from toxiguard import cli
 from toxiguard.cloud import publish, jobs, aws, sagemaker_entry, smoke
 cli.build_parser()
 print(publish.load_artifact({str(latest_artifact(PROJECT_ROOT / "artifacts"))!r}).version)
 """
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    run = python_without(("tensorflow", "keras", "numpy", "sklearn", "matplotlib"), code, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == latest_artifact(PROJECT_ROOT / "artifacts").name
 

@@ -35,8 +35,8 @@ from toxiguard.artifact import (
     VERSION_PATTERN,
     ArtifactError,
     ArtifactFiles,
-    check_manifest,
     is_number,
+    parse_manifest,
     read_artifact,
 )
 from toxiguard.cloud.aws import (
@@ -225,15 +225,10 @@ def read_published_manifest(s3, bucket: str, version: str) -> dict:
         if is_missing(exc):
             raise CommandError(f"s3://{bucket}/{key} not found: {version} was never published") from None
         raise
-    location = f"s3://{bucket}/{key}"
     try:
-        manifest = json.loads(body)
-        check_manifest(manifest, location)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{location}: not valid JSON ({exc})", EXIT_INVALID) from None
+        return parse_manifest(body, f"s3://{bucket}/{key}")
     except ArtifactError as exc:
         raise CommandError(str(exc), EXIT_INVALID) from None
-    return manifest
 
 
 def already_published(s3, bucket: str, artifact: ArtifactFiles) -> bool:
