@@ -6,6 +6,7 @@ A moderation request goes parse -> invoke -> format (see `moderate`):
   format  per-label scores, the thresholds applied and the labels they flag (`format_results`).
 Failures raise `ApiError(code, message)`; `ERROR_STATUS` gives each code its HTTP status and `handle` turns errors
 into JSON responses in one place. Anything unexpected becomes a 500 `internal_error`, its stack trace only in the log.
+`GET /v1/health` answers from a probe of the endpoint cached per warm instance (`HealthProbe`).
 
 Standard library + boto3 only. Configuration is read from the environment once, at cold start; an invalid
 environment fails the cold start with a message naming the variable.
@@ -19,6 +20,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -64,6 +66,11 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_MAX_TEXTS = 64
 DEFAULT_MAX_TEXT_CHARS = 5000
 DEFAULT_MAX_BODY_BYTES = 262_144
+DEFAULT_HEALTH_CACHE_SECONDS = 30.0
+# A failed probe is reused for at most this long (HEALTH_CACHE_SECONDS if shorter): endpoint failures are often brief
+# (a serverless endpoint scaling from zero, a throttled burst, a model loading, for which the API says Retry-After: 5),
+# so recovery shows within seconds, while an outage still costs at most one endpoint call per 5 s per instance.
+FAILED_PROBE_CACHE_SECONDS = 5.0
 
 logger = logging.getLogger("toxiguard.api")
 
@@ -89,6 +96,7 @@ class Settings:
     read_timeout_seconds: float = 5.0
     max_attempts: int = 3
     log_level: str = "INFO"
+    health_cache_seconds: float = DEFAULT_HEALTH_CACHE_SECONDS
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -114,6 +122,7 @@ class Settings:
             read_timeout_seconds=_setting(environ, "SAGEMAKER_READ_TIMEOUT_SECONDS", float, 5.0),
             max_attempts=_setting(environ, "SAGEMAKER_MAX_ATTEMPTS", int, 3),
             log_level=log_level,
+            health_cache_seconds=_setting(environ, "HEALTH_CACHE_SECONDS", float, DEFAULT_HEALTH_CACHE_SECONDS),
         )
 
 
@@ -378,6 +387,66 @@ def format_results(rows: list[list[float]], thresholds: tuple[float, ...], label
     return results
 
 
+# --- Health probe -----------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """One InvokeEndpoint call with the health check text: its latency, or the endpoint error it met."""
+
+    checked_at: float  # time.time() when the answer came back, for the response
+    checked_monotonic: float  # time.monotonic() at the same moment, for the age
+    latency_ms: float | None = None
+    error: EndpointError | None = None
+
+    def age_seconds(self) -> float:
+        return time.monotonic() - self.checked_monotonic
+
+    def expired(self, settings: Settings) -> bool:
+        reuse_seconds = settings.health_cache_seconds
+        if self.error is not None:
+            reuse_seconds = min(reuse_seconds, FAILED_PROBE_CACHE_SECONDS)
+        return self.age_seconds() >= reuse_seconds
+
+
+def probe_endpoint(settings: Settings, client) -> Probe:
+    """One real InvokeEndpoint call: the function's role may call nothing else. Errors other than the endpoint's
+    (a deployment bug such as AccessDenied) propagate: they become a 500 with the stack trace, and are not cached."""
+    try:
+        _, latency_ms = invoke_model(client, settings, [HEALTH_CHECK_TEXT])
+    except EndpointError as error:
+        return Probe(time.time(), time.monotonic(), error=error)
+    return Probe(time.time(), time.monotonic(), latency_ms=latency_ms)
+
+
+class HealthProbe:
+    """The warm instance's last probe, reused while fresh: anonymous health checks make at most one endpoint call per
+    HEALTH_CACHE_SECONDS (a failure is reused for FAILED_PROBE_CACHE_SECONDS at most).
+
+    Lambda runs one request at a time per instance; the local gateway runs several, so one probe runs at a time. While
+    it runs, other callers answer with the previous probe (its age says how old); only the callers of a cold instance,
+    which has no previous probe, wait for it.
+    """
+
+    def __init__(self):
+        self._last: Probe | None = None
+        self._probing = threading.Lock()
+
+    def result(self, settings: Settings, client) -> tuple[Probe, bool]:
+        """The probe to answer with, and whether this call made it."""
+        last = self._last
+        if last is not None and not last.expired(settings):
+            return last, False
+        if not self._probing.acquire(blocking=last is None):
+            return last, False
+        try:
+            last = self._last  # another caller may have probed while this one waited
+            if last is not None and not last.expired(settings):
+                return last, False
+            self._last = probe_endpoint(settings, client)
+            return self._last, True
+        finally:
+            self._probing.release()
+
+
 # --- Routes -----------------------------------------------------------------------------------------------------------
 def moderate(request: HttpRequest, request_id: str, settings: Settings, client, log: dict) -> Response:
     texts, thresholds = parse_moderation(request, settings)
@@ -395,16 +464,21 @@ def moderate(request: HttpRequest, request_id: str, settings: Settings, client, 
 
 
 def health(settings: Settings, client, log: dict) -> Response:
-    """One real InvokeEndpoint call: the function's role may call nothing else."""
-    status = {"status": "ok", "model_version": settings.model_version}
-    try:
-        _, latency_ms = invoke_model(client, settings, [HEALTH_CHECK_TEXT])
-    except EndpointError as error:
-        note_error(log, error)
+    """The endpoint's state from the instance's cached probe, and how old that probe is."""
+    probe, probed_now = HEALTH_PROBE.result(settings, client)
+    if probed_now and probe.error is None:
+        log["model_latency_ms"] = probe.latency_ms
+    status = {
+        "status": "ok",
+        "model_version": settings.model_version,
+        "checked_at": utc_timestamp(probe.checked_at),
+        "age_seconds": round(probe.age_seconds(), 3),
+    }
+    if probe.error is not None:
+        note_error(log, probe.error)
         endpoint = {"name": settings.endpoint_name, "reachable": False}
-        return Response(503, {**status, "status": "unavailable", "endpoint": endpoint, "error": error.body()})
-    log["model_latency_ms"] = latency_ms
-    endpoint = {"name": settings.endpoint_name, "reachable": True, "latency_ms": round(latency_ms, 3)}
+        return Response(503, {**status, "status": "unavailable", "endpoint": endpoint, "error": probe.error.body()})
+    endpoint = {"name": settings.endpoint_name, "reachable": True, "latency_ms": round(probe.latency_ms, 3)}
     return Response(200, {**status, "endpoint": endpoint})
 
 
@@ -486,12 +560,16 @@ def handle(event: Mapping[str, Any], context: Any, settings: Settings, client) -
             "isBase64Encoded": False}  # fmt: skip
 
 
+def utc_timestamp(seconds: float) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. 2026-11-24T10:57:57.624+00:00 (log lines and health answers)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, message, the record's `fields`, and a stack trace if any."""
 
     def format(self, record: logging.LogRecord) -> str:
-        time_utc = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-        entry = {"time": time_utc, "level": record.levelname, "message": record.getMessage()}
+        entry = {"time": utc_timestamp(record.created), "level": record.levelname, "message": record.getMessage()}
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -509,6 +587,7 @@ def configure_logging(level: str) -> None:
 SETTINGS = Settings.from_environment()
 configure_logging(SETTINGS.log_level)
 SAGEMAKER = make_client(SETTINGS)
+HEALTH_PROBE = HealthProbe()
 
 
 def lambda_handler(event: dict, context: Any) -> dict:

@@ -7,6 +7,9 @@ import dataclasses
 import io
 import json
 import math
+import threading
+import time
+from datetime import datetime
 
 import pytest
 import urllib3.exceptions
@@ -30,6 +33,7 @@ from .conftest import (
     http_api_event,
     load_handler,
     rest_api_event,
+    streaming,
 )
 
 LABELS = tuple(MANIFEST["labels"])
@@ -349,14 +353,111 @@ def test_without_allowed_origins_there_is_no_cors(call, settings, sagemaker):
 # --------------------------------------------------------------------------------------------------
 
 
+def health_check(call, **options) -> tuple[int, dict]:
+    response = call(http_api_event(method="GET", path="/v1/health"), **options)
+    return response["statusCode"], body_of(response)
+
+
+class GatedEndpoint:
+    """Stands in for the SageMaker Runtime client: counts calls, answers valid scores once `gate` is open."""
+
+    def __init__(self):
+        self.calls = 0
+        self.entered = threading.Event()  # a call has started
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def invoke_endpoint(self, **params) -> dict:
+        self.calls += 1
+        self.entered.set()
+        assert self.gate.wait(timeout=10)
+        return {"Body": streaming({"predictions": [[0.0] * 6 for _ in json.loads(params["Body"])["instances"]]})}
+
+
 def test_health_probes_the_endpoint_once(call, sagemaker, event):
     sagemaker.answers(["health check"])
+    before = time.time()
     response = call(event(method="GET", path="/v1/health"))
     body = body_of(response)
     assert response["statusCode"] == 200
     assert body["status"] == "ok" and body["model_version"] == MANIFEST["version"]
     assert body["endpoint"]["name"] == ENDPOINT_NAME and body["endpoint"]["reachable"] is True
     assert body["endpoint"]["latency_ms"] >= 0
+    assert before - 0.001 <= datetime.fromisoformat(body["checked_at"]).timestamp() <= time.time()  # milliseconds
+    assert 0 <= body["age_seconds"] < 1
+
+
+def test_health_answers_from_its_probe_until_it_is_older_than_health_cache_seconds(call, sagemaker, settings):
+    cached = dataclasses.replace(settings, health_cache_seconds=0.2)
+    sagemaker.answers(["health check"])  # one call queued: a second one would fail the stub
+    first = health_check(call, settings=cached)
+    again = health_check(call, settings=cached)
+    assert first[0] == again[0] == 200
+    assert again[1]["checked_at"] == first[1]["checked_at"] and again[1]["age_seconds"] >= first[1]["age_seconds"]
+    assert again[1]["endpoint"] == first[1]["endpoint"]
+
+    time.sleep(0.25)
+    sagemaker.answers(["health check"])
+    status, fresh = health_check(call, settings=cached)
+    assert status == 200 and fresh["checked_at"] > first[1]["checked_at"] and fresh["age_seconds"] < 0.2
+
+
+def test_a_failed_probe_is_reused_for_a_shorter_time(call, sagemaker, settings, monkeypatch):
+    monkeypatch.setattr(handler, "FAILED_PROBE_CACHE_SECONDS", 0.2)
+    sagemaker.fails("ServiceUnavailable", "Service unavailable", 503)
+    first = health_check(call)  # HEALTH_CACHE_SECONDS is 30: the failure is kept for 0.2 s only
+    again = health_check(call)
+    assert first[0] == again[0] == 503 and again[1]["checked_at"] == first[1]["checked_at"]
+    assert again[1]["error"] == first[1]["error"] == {"code": "endpoint_unavailable",
+                                                      "message": "the model endpoint is unavailable"}  # fmt: skip
+
+    time.sleep(0.25)
+    sagemaker.answers(["health check"])
+    assert health_check(call)[0] == 200
+
+
+def test_a_deployment_bug_in_the_probe_is_not_cached(call, sagemaker):
+    """AccessDenied is not the endpoint's state: each health check is a 500 with its stack trace in the log."""
+    for _ in range(2):
+        sagemaker.fails("AccessDeniedException", "not allowed to call InvokeEndpoint", 400)
+        status, body = health_check(call)
+        assert (status, body["error"]["code"]) == (500, "internal_error")
+
+
+def test_concurrent_health_checks_on_a_cold_instance_wait_for_one_probe(call):
+    endpoint = GatedEndpoint()
+    endpoint.gate.clear()
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(health_check(call, client=endpoint))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    assert endpoint.entered.wait(timeout=10)
+    time.sleep(0.1)  # the other callers reach the probe's lock
+    endpoint.gate.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert endpoint.calls == 1 and len(answers) == 8
+    assert {status for status, _ in answers} == {200} and len({body["checked_at"] for _, body in answers}) == 1
+
+
+def test_while_a_probe_runs_other_health_checks_answer_with_the_previous_one(call, settings):
+    cached = dataclasses.replace(settings, health_cache_seconds=0.1)
+    endpoint = GatedEndpoint()
+    _, previous = health_check(call, settings=cached, client=endpoint)
+    time.sleep(0.15)
+    endpoint.gate.clear()
+    endpoint.entered.clear()
+    refreshed = []
+    prober = threading.Thread(target=lambda: refreshed.append(health_check(call, settings=cached, client=endpoint)))
+    prober.start()
+    assert endpoint.entered.wait(timeout=10)
+
+    status, meanwhile = health_check(call, settings=cached, client=endpoint)  # does not wait for the probe
+    assert status == 200 and meanwhile["checked_at"] == previous["checked_at"] and meanwhile["age_seconds"] >= 0.15
+
+    endpoint.gate.set()
+    prober.join(timeout=10)
+    assert endpoint.calls == 2 and refreshed[0][1]["checked_at"] > previous["checked_at"]
 
 
 @pytest.mark.parametrize(
@@ -576,7 +677,7 @@ def test_defaults():
     assert settings.thresholds == tuple(THRESHOLDS[label] for label in LABELS)
     assert (settings.max_texts, settings.max_text_chars, settings.max_body_bytes) == (64, 5000, 262_144)
     assert (settings.connect_timeout_seconds, settings.read_timeout_seconds, settings.max_attempts) == (1.0, 5.0, 3)
-    assert (settings.allowed_origins, settings.log_level) == (frozenset(), "INFO")
+    assert (settings.allowed_origins, settings.log_level, settings.health_cache_seconds) == (frozenset(), "INFO", 30)
 
 
 def test_allowed_origins_are_parsed():
@@ -605,6 +706,8 @@ def test_allowed_origins_are_parsed():
         ("SAGEMAKER_CONNECT_TIMEOUT_SECONDS", "inf"),
         ("SAGEMAKER_MAX_ATTEMPTS", "2.5"),
         ("LOG_LEVEL", "LOUD"),
+        ("HEALTH_CACHE_SECONDS", "0"),
+        ("HEALTH_CACHE_SECONDS", "soon"),
     ],
 )
 def test_an_invalid_environment_fails_the_cold_start_naming_the_variable(variable, value):
