@@ -591,7 +591,7 @@ def test_deployment_bugs_are_a_500_with_the_trace_only_in_the_log(call, sagemake
     assert (response["statusCode"], error_code(response)) == (500, "internal_error")
     assert "Traceback" not in response["body"] and code not in response["body"]
     (line,) = logs.lines
-    assert line["level"] == "ERROR" and line["error"] == "internal_error"
+    assert line["level"] == "ERROR" and line["ErrorCode"] == "internal_error"
     assert "Traceback" in line["exception"] and code in line["exception"]
 
 
@@ -622,9 +622,10 @@ def test_one_json_log_line_per_request_with_counts_and_no_text(call, sagemaker, 
     assert line["lambda_request_id"] == context.aws_request_id
     assert (line["method"], line["path"], line["status"], line["texts"]) == ("POST", "/v1/moderate", 200, 2)
     expected_flags = {label: int(score >= THRESHOLDS[label]) for label, score in zip(LABELS, ABUSIVE_ROW, strict=True)}
-    assert line["flags"] == expected_flags and sum(expected_flags.values()) >= 3
-    assert line["latency_ms"] >= line["model_latency_ms"] >= 0
-    assert "error" not in line
+    assert {label: line[f"Flags_{label}"] for label in LABELS} == expected_flags and sum(expected_flags.values()) >= 3
+    assert (line["TextsScored"], line["FlaggedTexts"], line["FlaggedShare"]) == (2, 1, 0.5)
+    assert line["Latency"] >= line["ModelLatency"] >= 0
+    assert "ErrorCode" not in line and "Errors" not in line
     assert not any(word in logs.raw[0] for word in ("idiot", "citation"))
 
 
@@ -633,12 +634,12 @@ def test_errors_are_logged_with_their_code_and_the_aws_error_behind_them(call, s
     call(http_api_event(body={"text": RUDE}))
     (line,) = logs.lines
     assert line["level"] == "WARNING" and line["status"] == 429
-    assert (line["error"], line["upstream_error"]) == ("endpoint_throttled", "ThrottlingException")
+    assert (line["ErrorCode"], line["upstream_error"]) == ("endpoint_throttled", "ThrottlingException")
 
 
 def test_rejected_texts_are_not_logged_either(call, logs):
     call(http_api_event(body={"text": "secret-comment-" + "x" * 5000}))
-    assert logs.lines[0]["error"] == "text_too_long" and "secret-comment" not in logs.raw[0]
+    assert logs.lines[0]["ErrorCode"] == "text_too_long" and "secret-comment" not in logs.raw[0]
 
 
 def test_debug_level_logs_the_text(sagemaker):
@@ -708,6 +709,7 @@ def test_allowed_origins_are_parsed():
         ("LOG_LEVEL", "LOUD"),
         ("HEALTH_CACHE_SECONDS", "0"),
         ("HEALTH_CACHE_SECONDS", "soon"),
+        ("METRICS_SERVICE", "toxiguard api"),
     ],
 )
 def test_an_invalid_environment_fails_the_cold_start_naming_the_variable(variable, value):
