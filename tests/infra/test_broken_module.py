@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import copy_terraform, parse_terraform, run_checkov, terraform_fmt_check
-from .terraform_rules import RULES, check_iam_least_privilege, check_lambda_policy, check_variables_typed_and_described
+from .conftest import PROJECT_ROOT, copy_terraform, parse_terraform, run_checkov, terraform_fmt_check
+from .terraform_rules import (
+    RULES,
+    HandlerMetrics,
+    check_handler_metrics,
+    check_iam_least_privilege,
+    check_lambda_policy,
+    check_variables_typed_and_described,
+)
 
 API_MODULE = Path("modules/api")
 INVOKE_ENDPOINT = '"sagemaker:InvokeEndpoint"'
@@ -80,3 +87,21 @@ def test_unformatted_file_is_caught(tmp_path):
     result = terraform_fmt_check(copy)
     assert result.returncode != 0, "terraform fmt -check accepted a misaligned, misindented attribute"
     assert str(path.relative_to(copy)) in result.stdout, result.stdout + result.stderr
+
+
+def test_a_metric_renamed_in_the_monitoring_module_alone_is_caught(tmp_path):
+    """FlaggedTexts renamed in the dashboard and the alarm: neither may use a name the handler does not emit."""
+    copy = copy_terraform(tmp_path)
+    main = copy / "modules" / "monitoring" / "main.tf"
+    text = main.read_text(encoding="utf-8")
+    assert text.count('"FlaggedTexts"') >= 2, (
+        "the dashboard and the alarm no longer name FlaggedTexts: update this test"
+    )
+    main.write_text(text.replace('"FlaggedTexts"', '"FlaggedComments"'), encoding="utf-8")
+    metrics = HandlerMetrics.read(PROJECT_ROOT / "lambda" / "handler.py")
+    violations = "\n".join(check_handler_metrics(parse_terraform(copy), metrics))
+    assert (
+        "aws_cloudwatch_dashboard.this: metric 'FlaggedComments', which lambda/handler.py does not emit" in violations
+    )
+    assert "aws_cloudwatch_metric_alarm.flagged_share_anomaly: metric 'FlaggedComments'" in violations
+    assert "does not show 'FlaggedTexts'" in violations
