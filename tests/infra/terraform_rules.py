@@ -709,23 +709,28 @@ def check_handler_metrics(tree: Tree, metrics: HandlerMetrics) -> list[str]:
     ]
     if len(dashboards) != 1 or len(alarms) != 1:
         return [*violations, f"{directory}: expected one aws_cloudwatch_dashboard and the flagged_share_anomaly alarm"]
-    shown: set[str] = set()
-    for block, used in ((dashboards[0], shown), (alarms[0], alarm_names := set())):
-        for name, dimensions in handler_metric_references(tree, directory, block.body):
-            if (per_label := PER_LABEL_NAME.match(name)) and per_label.group(1) == metrics.flag_prefix:
-                name = f"{metrics.flag_prefix}<label>"
-            elif name not in metrics.names:
-                violations.append(f"{block.where()}: metric {name!r}, which lambda/handler.py does not emit")
-            if dimensions != SERVICE_DIMENSION:
-                violations.append(
-                    f"{block.where()}: metric {name!r} with dimensions {dimensions}, not {SERVICE_DIMENSION}"
-                )
-            used.add(name)
+    shown = handler_metrics_used(tree, dashboards[0], metrics, violations)
+    watched = handler_metrics_used(tree, alarms[0], metrics, violations)
     emitted = metrics.names | {f"{metrics.flag_prefix}<label>"}
     violations += [f"{dashboards[0].where()}: does not show {name!r}" for name in sorted(emitted - shown)]
-    if alarm_names != {"FlaggedTexts", "TextsScored"}:
-        violations.append(f"{alarms[0].where()}: watches {sorted(alarm_names)}, not FlaggedTexts / TextsScored")
+    if watched != {"FlaggedTexts", "TextsScored"}:
+        violations.append(f"{alarms[0].where()}: watches {sorted(watched)}, not FlaggedTexts / TextsScored")
     return violations
+
+
+def handler_metrics_used(tree: Tree, block: Block, metrics: HandlerMetrics, violations: list[str]) -> set[str]:
+    """The handler metrics `block` uses ("Flags_<label>" for the per-label ones); adds a violation for each name the
+    handler does not emit and each reference not per Service = var.metrics_service."""
+    used = set()
+    for name, dimensions in handler_metric_references(tree, block.directory, block.body):
+        if (per_label := PER_LABEL_NAME.match(name)) and per_label.group(1) == metrics.flag_prefix:
+            name = f"{metrics.flag_prefix}<label>"
+        elif name not in metrics.names:
+            violations.append(f"{block.where()}: metric {name!r}, which lambda/handler.py does not emit")
+        if dimensions != SERVICE_DIMENSION:
+            violations.append(f"{block.where()}: metric {name!r} with dimensions {dimensions}, not {SERVICE_DIMENSION}")
+        used.add(name)
+    return used
 
 
 RULES: list[Callable[[Tree], list[str]]] = [

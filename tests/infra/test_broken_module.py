@@ -90,18 +90,20 @@ def test_unformatted_file_is_caught(tmp_path):
 
 
 def test_a_metric_renamed_in_the_monitoring_module_alone_is_caught(tmp_path):
-    """FlaggedTexts renamed in the dashboard and the alarm: neither may use a name the handler does not emit."""
+    """FlaggedTexts renamed in the dashboard and the alarm, and Requests graphed for another Service: caught."""
     copy = copy_terraform(tmp_path)
     main = copy / "modules" / "monitoring" / "main.tf"
     text = main.read_text(encoding="utf-8")
-    assert text.count('"FlaggedTexts"') >= 2, (
-        "the dashboard and the alarm no longer name FlaggedTexts: update this test"
+    requests = '"Requests", "Service", var.metrics_service'
+    assert text.count('"FlaggedTexts"') >= 2 and requests in text, (
+        "the monitoring module changed shape: update this test"
     )
-    main.write_text(text.replace('"FlaggedTexts"', '"FlaggedComments"'), encoding="utf-8")
+    text = text.replace('"FlaggedTexts"', '"FlaggedComments"').replace(requests, '"Requests", "Service", var.name')
+    main.write_text(text, encoding="utf-8")
     metrics = HandlerMetrics.read(PROJECT_ROOT / "lambda" / "handler.py")
     violations = "\n".join(check_handler_metrics(parse_terraform(copy), metrics))
-    assert (
-        "aws_cloudwatch_dashboard.this: metric 'FlaggedComments', which lambda/handler.py does not emit" in violations
-    )
+    unknown = "aws_cloudwatch_dashboard.this: metric 'FlaggedComments', which lambda/handler.py does not emit"
+    assert unknown in violations
     assert "aws_cloudwatch_metric_alarm.flagged_share_anomaly: metric 'FlaggedComments'" in violations
     assert "does not show 'FlaggedTexts'" in violations
+    assert "metric 'Requests' with dimensions ('Service', '${var.name}')" in violations

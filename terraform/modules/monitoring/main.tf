@@ -170,10 +170,10 @@ resource "aws_cloudwatch_metric_alarm" "single_metric" {
 
 # A change in what the model flags is the drift signal of a moderation service: a new model, new thresholds, a
 # broken model that flags everything or nothing, or a change in the comments themselves. The watched value is the
-# share of all texts scored in a period that were flagged (sums of FlaggedTexts over TextsScored), not the average
-# of per-request FlaggedShare: a 64-text batch then weighs 64 times a single comment, and the value is the flag
-# rate users actually see. Periods with fewer than flagged_share_min_texts texts give no data point: a share of a
-# handful of texts is noise. Both directions alarm: fewer flags can mean a broken model just as well.
+# share of all texts scored in a period that were flagged (sums of FlaggedTexts over TextsScored): the rate at which
+# comments are flagged. The mean of per-request FlaggedShare would weigh a 64-text batch like a single comment.
+# Periods with fewer than flagged_share_min_texts texts give no data point: a share of a handful of texts is noise.
+# Both directions alarm: fewer flags can mean a broken model just as well.
 resource "aws_cloudwatch_metric_alarm" "flagged_share_anomaly" {
   alarm_name          = "${var.name}-flagged-share-anomaly"
   alarm_description   = "The share of scored texts that were flagged left its expected band (${var.flagged_share_band_width} standard deviations of CloudWatch anomaly detection): the model, its thresholds or the comments changed."
