@@ -208,10 +208,10 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 def _scorer(args: argparse.Namespace):
     """The API client with --api, otherwise the packaged model in this process."""
-    from toxiguard.serving.client import ApiScorer, LocalScorer
+    from toxiguard.serving.client import ApiScorer, LocalScorer, credentials_from_env
 
     if args.api:
-        return ApiScorer(args.api)
+        return ApiScorer(args.api, credentials=credentials_from_env())
     configure_threads()
     from toxiguard.serving.model import ServingModel
 
