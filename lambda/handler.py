@@ -50,6 +50,9 @@ ERROR_STATUS = {
     "not_found": 404, "method_not_allowed": 405, "payload_too_large": 413, "too_many_texts": 413,
     "text_too_long": 413, "unsupported_media_type": 415, "endpoint_throttled": 429, "internal_error": 500,
     "bad_model_response": 502, "endpoint_unavailable": 503, "endpoint_timeout": 504,
+    # The JWT authorizer's: on AWS API Gateway answers them before this function runs (with its own body,
+    # `{"message": ...}`); the local gateway answers them in this contract. The handler itself never does.
+    "unauthorized": 401, "insufficient_scope": 403,
 }  # fmt: skip
 # Error codes botocore's standard retry mode treats as throttling: its retries are spent, so the caller should wait.
 THROTTLING_CODES = frozenset(

@@ -7,6 +7,7 @@
     toxiguard predict   score comments (in-process, or through a running API with --api) and print a table
     toxiguard score     score a CSV file in batches, streaming, into a CSV with scores and verdicts
     toxiguard serve     run the local stack: SageMaker-compatible model server + API gateway + web page
+    toxiguard token     print an access token from the local development issuer (for AUTH=jwt)
     toxiguard publish   upload an artifact to S3 behind a quality gate; print the values Terraform deploys
     toxiguard train-cloud  train (or tune) on SageMaker; with --wait, unpack the artifact into artifacts/
 
@@ -62,6 +63,25 @@ def _port(value: str) -> int:
     from toxiguard.serving.local.http import parse_port
 
     return parse_port(value)
+
+
+def _ttl(value: str) -> int:
+    # The issuer needs PyJWT (the serving extra); imported only when a lifetime is given, as for ports.
+    from toxiguard.serving.local.issuer import parse_ttl
+
+    try:
+        return parse_ttl(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _scope(value: str) -> str:
+    from toxiguard.serving.local.auth import scope_name
+
+    try:
+        return scope_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fraction(value: str) -> float:
@@ -188,10 +208,10 @@ def cmd_package(args: argparse.Namespace) -> int:
 
 def _scorer(args: argparse.Namespace):
     """The API client with --api, otherwise the packaged model in this process."""
-    from toxiguard.serving.client import ApiScorer, LocalScorer
+    from toxiguard.serving.client import ApiScorer, LocalScorer, credentials_from_env
 
     if args.api:
-        return ApiScorer(args.api)
+        return ApiScorer(args.api, credentials=credentials_from_env())
     configure_threads()
     from toxiguard.serving.model import ServingModel
 
@@ -252,7 +272,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = dataclasses.replace(settings, **{name: v for name, v in overrides.items() if v is not None})
     if args.no_batching:
         settings = dataclasses.replace(settings, batching=False)
+    if args.allow_open:
+        settings = dataclasses.replace(settings, allow_open=True)
     return serve(settings)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from toxiguard.serving.local.auth import AuthSettings
+    from toxiguard.serving.local.issuer import LocalIssuer
+
+    auth = AuthSettings.from_env()
+    if auth.jwks_url:
+        print("toxiguard token: AUTH_JWKS_URL is set, so the gateway trusts that user pool and not the local issuer: "
+              "get tokens from the pool (client credentials at its /oauth2/token)", file=sys.stderr)  # fmt: skip
+        return 2
+    if not auth.enabled:
+        print("toxiguard token: note: AUTH=none, so the local gateway does not ask for tokens", file=sys.stderr)
+    print(LocalIssuer(auth.data_dir).mint_token(sorted(set(args.scope)), args.user, args.ttl))
+    return 0
 
 
 def _aws_command(args: argparse.Namespace, action) -> int:
@@ -416,7 +453,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, help="gateway port for the page and API (default: GATEWAY_PORT or 8000)")
     p.add_argument("--model-port", type=_port, help="model server port (default: MODEL_SERVER_PORT or 8080)")
     p.add_argument("--no-batching", action="store_true", help="score each request alone (no micro-batching)")
+    p.add_argument("--allow-open", action="store_true",
+                   help="with AUTH=none, serve on a GATEWAY_HOST other machines can reach anyway (as "
+                   "AUTH_ALLOW_OPEN=true)")  # fmt: skip
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("token", help="print an access token from the local development issuer",
+                       description="Mint an access token, shaped like a Cognito one, from the key pair under "
+                       "TOXIGUARD_DATA_DIR/auth (made on first use) that the local gateway trusts with AUTH=jwt. "
+                       "It prints the token alone: "
+                       "export TOXIGUARD_API_TOKEN=$(toxiguard token --scope moderate)")  # fmt: skip
+    p.add_argument("--scope", type=_scope, action="append", required=True,
+                   help="a scope the token grants: moderate (score comments) or review; repeat for both")  # fmt: skip
+    p.add_argument("--user", help="the signed-in user's name (default: none, a backend's token)")
+    p.add_argument("--ttl", type=_ttl, default=3600, metavar="LIFETIME",
+                   help="how long the token is valid: 90s, 15m, 1h (default) or 7d; at most 30d")  # fmt: skip
+    p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("publish", help="upload an artifact to S3 behind a quality gate; print Terraform's values",
                        description="Check a packaged model, compare its validation ROC-AUC with the newest "

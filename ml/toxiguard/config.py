@@ -18,6 +18,8 @@ DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "jigsaw" / "train_assem
 DEFAULT_HPARAMS = PROJECT_ROOT / "ml" / "configs" / "hparams.json"
 DEFAULT_RUN_DIR = PROJECT_ROOT / "runs" / "latest"
 DEFAULT_ARTIFACTS = PROJECT_ROOT / "artifacts"
+# What the local stack keeps between runs (the development issuer's key pair); git-ignored. TOXIGUARD_DATA_DIR moves it.
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".toxiguard"
 
 # The manifest's example request (the first two) and the export round-trip check; also the deploy smoke test's texts.
 EXAMPLE_TEXTS = [

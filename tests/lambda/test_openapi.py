@@ -2,8 +2,8 @@
 
 Every response in the handler tests is validated against the spec by the `call` fixture. Here the spec is checked
 the other way round: each documented path, method, status and error code has a scenario that makes the handler
-produce it, and the scenarios cover nothing the spec leaves out. Adding a status, code, field or route to one side
-only fails a test.
+produce it (or, for 401 and 403, the JWT authorizer that answers before the handler runs: locally the gateway's), and
+the scenarios cover nothing the spec leaves out. Adding a status, code, field or route to one side only fails a test.
 """
 
 import io
@@ -13,6 +13,10 @@ import urllib3.exceptions
 from botocore.response import StreamingBody
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+
+from toxiguard.serving.local.auth import REVIEW_SCOPE, AuthError, Authorizer, AuthSettings
+from toxiguard.serving.local.gateway import authorizer_answer
+from toxiguard.serving.local.issuer import LocalIssuer
 
 from .conftest import SPEC_URI, error_code, handler, http_api_event, rest_api_event
 
@@ -79,6 +83,16 @@ SCENARIOS = {
     ("OPTIONS", HEALTH, 403, "origin_not_allowed"): (lambda: preflight(HEALTH, "null"), None),
     ("GET", "*", 404, "not_found"): (lambda: http_api_event(method="GET", path="/v1/nothing"), None),
     ("PUT", MODERATE, 405, "method_not_allowed"): (lambda: moderate(method="PUT"), None),
+}
+
+
+# Cases the authorizer answers before the function runs: (method, path, status, error code) -> the request's headers,
+# given the local development issuer.
+AUTHORIZER_SCENARIOS = {
+    ("POST", MODERATE, 401, "unauthorized"): lambda issuer: {},
+    ("POST", MODERATE, 403, "insufficient_scope"): lambda issuer: {
+        "Authorization": f"Bearer {issuer.mint_token([REVIEW_SCOPE])}"
+    },
 }
 
 
@@ -152,7 +166,7 @@ def test_the_spec_documents_exactly_the_handlers_error_codes_and_statuses(api_sp
 
 
 def test_every_documented_case_has_a_scenario_and_no_scenario_is_undocumented(api_spec):
-    assert documented_cases(api_spec) == set(SCENARIOS)
+    assert documented_cases(api_spec) == set(SCENARIOS) | set(AUTHORIZER_SCENARIOS)
 
 
 @pytest.mark.parametrize("case", list(SCENARIOS), ids=lambda case: "-".join(str(part) for part in case))
@@ -170,6 +184,26 @@ def test_the_handler_produces_each_documented_case(call, sagemaker, case):
     assert response["statusCode"] == status
     if code is not None:
         assert error_code(response) == code
+
+
+@pytest.fixture(scope="module")
+def local_authorizer(tmp_path_factory) -> tuple[Authorizer, LocalIssuer]:
+    settings = AuthSettings(mode="jwt", data_dir=tmp_path_factory.mktemp("data"))
+    return Authorizer(settings), LocalIssuer(settings.data_dir)
+
+
+@pytest.mark.parametrize("case", list(AUTHORIZER_SCENARIOS), ids=lambda case: "-".join(str(part) for part in case))
+def test_the_local_authorizer_produces_each_documented_case(api_spec, local_authorizer, case):
+    method, path, status, code = case
+    authorizer, issuer = local_authorizer
+    event = http_api_event(method=method, path=path, body={"text": TEXT}, headers=AUTHORIZER_SCENARIOS[case](issuer))
+    with pytest.raises(AuthError) as refused:
+        authorizer.authorize(method, path, event["headers"])
+
+    response = authorizer_answer(handler, event, refused.value)
+
+    api_spec.check(method, path, response)
+    assert response["statusCode"] == status and error_code(response) == code
 
 
 def test_the_spec_examples_match_their_schemas(api_spec):

@@ -55,7 +55,7 @@ def test_serves_the_page_config_and_nothing_outside_it(gateway):
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html") and "toxiguard" in page.text
     assert requests.get(f"{gateway.url}/app.js").headers["Content-Type"].startswith("text/javascript")
     config = requests.get(f"{gateway.url}/config.js")
-    assert config.text == 'window.TOXIGUARD_CONFIG = {"apiUrl": "https://api.example"};\n'
+    assert config.text == 'window.TOXIGUARD_CONFIG = {"apiUrl": "https://api.example", "auth": {"mode": "none"}};\n'
     for path in ("/missing.css", "/../secret.txt", "/%2e%2e/secret.txt", "/" + "a" * 5000):
         reply = requests.get(f"{gateway.url}{path}")
         assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found"

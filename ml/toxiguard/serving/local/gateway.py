@@ -6,7 +6,8 @@ loaded from `lambda/handler.py` under a private name, with the environment this 
 runs here is byte for byte the code deployed to Lambda.
 
 Only the gateway's own concerns live here: static files, the generated `config.js`, API Gateway's 10 MB payload
-limit, and an access log line per request (method, path, status, latency; never the body).
+limit, the JWT authorizer with AUTH=jwt (`toxiguard.serving.local.auth`: refused requests never reach the handler,
+as on AWS), and an access log line per request (method, path, status, latency; never the body or a token).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from types import ModuleType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from toxiguard.config import PROJECT_ROOT
+from toxiguard.serving.local.auth import AuthError, Authorizer, AuthSettings
 from toxiguard.serving.local.http import HttpError, HttpServer, Request, Response, method_not_allowed
 
 log = logging.getLogger("toxiguard.serving.local.gateway")
@@ -136,9 +138,34 @@ def http_api_event(method: str, target: str, headers: Iterable[tuple[str, str]],
     return event
 
 
-def config_script(api_url: str = "") -> bytes:
-    """`config.js` as deployment writes it; an empty API URL means the page calls its own origin."""
-    return f"window.TOXIGUARD_CONFIG = {json.dumps({'apiUrl': api_url})};\n".encode()
+def config_script(api_url: str, auth: Mapping) -> bytes:
+    """`config.js` as deployment writes it: an empty API URL means the page calls its own origin; `auth` says how the
+    page gets a token (`AuthSettings.page_config`)."""
+    config = {"apiUrl": api_url, "auth": dict(auth)}
+    return f"window.TOXIGUARD_CONFIG = {json.dumps(config)};\n".encode()
+
+
+def authorizer_answer(handler: ModuleType, event: Mapping, error: AuthError) -> dict:
+    """The Lambda proxy result for a request the authorizer refused, shaped by the handler's own error contract.
+
+    On AWS, API Gateway answers these before the function runs. Here they take the handler's shape, so that a client
+    or a page reads them like any other error: the handler's ApiError gives the status (from its ERROR_STATUS) and
+    the body, and the headers are those the handler puts on every answer (request id, no caching) with its CORS
+    headers for an allowed origin, decided by its own `origin_allowed` and settings. The handler builds its headers
+    inside `handle`, so the few lines below restate them; tests/serving/test_auth.py holds the two equal.
+    """
+    api_error = handler.ApiError(error.code, error.message, error.headers)
+    settings = handler.SETTINGS
+    headers = {"Content-Type": "application/json", "X-Request-Id": event["requestContext"]["requestId"],
+               "Cache-Control": "no-store"}  # fmt: skip
+    if settings.allowed_origins:
+        headers["Vary"] = "Origin"
+        origin = event["headers"].get("origin")
+        if origin is not None and handler.origin_allowed(origin, settings):
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
+    return {"statusCode": api_error.status, "headers": {**headers, **api_error.headers},
+            "body": json.dumps({"error": api_error.body()}), "isBase64Encoded": False}  # fmt: skip
 
 
 class Gateway:
@@ -153,12 +180,15 @@ class Gateway:
         api_url: str = "",
         handler_file: Path = HANDLER_FILE,
         port_setting: str = "GATEWAY_PORT=<port>",
+        auth: AuthSettings | None = None,
     ):
+        auth = auth or AuthSettings()
         self.handler = load_handler(handler_environment, handler_file)
         self.frontend_root = frontend_dir.resolve()
-        self.config_js = config_script(api_url)
+        self.authorizer = Authorizer(auth) if auth.enabled else None
         self._http = HttpServer(self.handle, host, port, name="toxiguard-gateway", threads=HTTP_THREADS,
                                 max_body_bytes=MAX_PAYLOAD_BYTES, port_setting=port_setting)  # fmt: skip
+        self.config_js = config_script(api_url, auth.page_config(f"{self.url}/"))
 
     @property
     def url(self) -> str:
@@ -196,12 +226,25 @@ class Gateway:
     def _invoke_lambda(self, request: Request) -> Response:
         event = http_api_event(request.method, request.target, request.headers.items(), request.body,
                                request.client_address)  # fmt: skip
-        result = self.handler.lambda_handler(event, LambdaContext())
+        result = self._refusal(request, event) or self.handler.lambda_handler(event, LambdaContext())
         payload = result.get("body") or ""
         content = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
         headers = dict(result.get("headers") or {})
         content_type = next((headers.pop(name) for name in list(headers) if name.lower() == "content-type"), None)
         return Response(result["statusCode"], content, content_type, headers)
+
+    def _refusal(self, request: Request, event: dict) -> dict | None:
+        """The authorizer's answer when it refuses the request; None when the request may reach the handler, its
+        token's claims added to `event` as API Gateway adds them."""
+        if self.authorizer is None:
+            return None
+        try:
+            jwt_context = self.authorizer.authorize(request.method, request.path, request.headers)
+        except AuthError as error:
+            return authorizer_answer(self.handler, event, error)
+        if jwt_context is not None:
+            event["requestContext"]["authorizer"] = {"jwt": jwt_context}
+        return None
 
     def _serve_static(self, request: Request) -> Response:
         if request.method not in STATIC_METHODS:

@@ -3,13 +3,16 @@
 The model server runs in its own process, like SageMaker's container: the gateway process never imports
 TensorFlow, and the handler reaches the model only through boto3's SigV4-signed `InvokeEndpoint` calls, redirected
 by `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`. The handler gets the deployed configuration (model version, label order,
-thresholds) from the artifact's manifest, as Terraform gives it to the Lambda function.
+thresholds) from the artifact's manifest, as Terraform gives it to the Lambda function. With AUTH=jwt the gateway
+checks tokens as API Gateway's JWT authorizer does (`toxiguard.serving.local.auth`); without it, the stack refuses to
+listen where other machines can reach it unless told to (`check_exposure`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
@@ -23,11 +26,17 @@ import urllib.request
 from pathlib import Path
 
 from toxiguard.artifact import latest_artifact, read_manifest
+from toxiguard.serving.local.auth import SCOPES, AuthSettings
 from toxiguard.serving.local.gateway import Gateway
 from toxiguard.serving.local.http import BindError, check_port_free, parse_port
+from toxiguard.serving.local.issuer import LocalIssuer
 
 READY_LINE = re.compile(r"model server ready at (http://\S+)")
 MODEL_START_TIMEOUT_SECONDS = 180
+# The development token the start-up banner hands the page (in its URL fragment) with the local issuer.
+PAGE_TOKEN_USER = "developer"
+PAGE_TOKEN_TTL_SECONDS = 8 * 3600
+FLAG_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 class StackError(RuntimeError):
@@ -45,6 +54,8 @@ class StackSettings:
     model_port: int = 8080
     endpoint_name: str = "toxiguard"
     batching: bool = True
+    auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
+    allow_open: bool = False  # serve without tokens on an address other machines can reach
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StackSettings:
@@ -59,6 +70,8 @@ class StackSettings:
             model_port=_port(env, "MODEL_SERVER_PORT", defaults.model_port),
             endpoint_name=env.get("SAGEMAKER_ENDPOINT_NAME", defaults.endpoint_name),
             batching=env.get("MODEL_BATCHING", "true").lower() not in ("0", "false", "no"),
+            auth=AuthSettings.from_env(env),
+            allow_open=_flag(env, "AUTH_ALLOW_OPEN"),
         )
 
 
@@ -67,6 +80,34 @@ def _port(env, name: str, default: int) -> int:
         return parse_port(env.get(name, str(default)))
     except argparse.ArgumentTypeError as exc:
         raise StackError(f"{name}={exc}") from None
+
+
+def _flag(env, name: str) -> bool:
+    raw = env.get(name, "").strip().lower() or "false"
+    if raw not in FLAG_VALUES:
+        raise StackError(f"{name}={env[name]!r} is not true or false")
+    return FLAG_VALUES[raw]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach `host`: `localhost` or a loopback address (not "" or 0.0.0.0: all)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, which may resolve to any address
+        return False
+
+
+def check_exposure(settings: StackSettings) -> None:
+    """Refuse to serve the API without tokens where other machines can reach it, unless told to."""
+    if settings.auth.enabled or settings.allow_open or is_loopback(settings.gateway_host):
+        return
+    raise StackError(
+        f"GATEWAY_HOST={settings.gateway_host} with AUTH=none would let anyone who can reach this machine call the "
+        "API: set AUTH=jwt (tokens from `toxiguard token` or a Cognito pool), or serve it open anyway with "
+        "AUTH_ALLOW_OPEN=true or `toxiguard serve --allow-open`"
+    )
 
 
 def handler_environment(manifest: dict, model_url: str, endpoint_name: str) -> dict[str, str]:
@@ -125,12 +166,13 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         s = self.settings
+        check_exposure(s)
         ensure_port_free(s.gateway_host, s.gateway_port, "GATEWAY_PORT")
         ensure_port_free(s.model_host, s.model_port, "MODEL_SERVER_PORT")
         try:
             self.model_url = self._start_model_server()
             environment = handler_environment(self.manifest, self.model_url, s.endpoint_name)
-            self._gateway = Gateway(environment, s.gateway_host, s.gateway_port).start()
+            self._gateway = Gateway(environment, s.gateway_host, s.gateway_port, auth=s.auth).start()
         except BaseException:
             self.close()
             raise
@@ -195,6 +237,21 @@ def _wait_for_ping(url: str, deadline: float) -> None:
         time.sleep(0.1)
 
 
+def auth_banner(auth: AuthSettings, gateway_url: str) -> str:
+    """The start-up lines about authentication; with the local issuer, the page's URL with a development token."""
+    if not auth.enabled:
+        return "  auth      off (AUTH=none): the API takes requests without a token"
+    if not auth.local_issuer:
+        return f"  auth      JWT (AUTH=jwt) from {auth.issuer}, keys from AUTH_JWKS_URL"
+    token = LocalIssuer(auth.data_dir).mint_token(SCOPES, PAGE_TOKEN_USER, PAGE_TOKEN_TTL_SECONDS)
+    hours = PAGE_TOKEN_TTL_SECONDS // 3600
+    return (
+        "  auth      JWT (AUTH=jwt) from the local development issuer; API tokens: toxiguard token --scope moderate\n"
+        f"  signed in {gateway_url}/#access_token={token}\n"
+        f"            (the page as {PAGE_TOKEN_USER!r}, scopes moderate and review, for {hours} h)"
+    )
+
+
 def _stop(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -211,6 +268,7 @@ def serve(settings: StackSettings) -> int:
             f"  web page  {stack.gateway_url}/\n"
             f"  API       {stack.gateway_url}/v1/moderate  (health: {stack.gateway_url}/v1/health)\n"
             f"  model     {stack.model_url}  (SageMaker-compatible: /ping, /invocations)\n"
+            f"{auth_banner(settings.auth, stack.gateway_url)}\n"
             "Press Ctrl-C to stop.",
             flush=True,
         )
