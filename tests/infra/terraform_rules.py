@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODULES = ("private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "stack")
+MODULES = ("private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "auth", "stack")
 ENVIRONMENTS = ("dev", "prod")
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
 ENV_ROOT_FILES = (*MODULE_FILES, "backend.tf")
