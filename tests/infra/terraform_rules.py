@@ -21,7 +21,7 @@ ENVIRONMENTS = ("dev", "prod")
 MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md")
 ENV_ROOT_FILES = (*MODULE_FILES, "backend.tf")
 ENV_ROOT_OUTPUTS = ("api_url", "site_url", "endpoint_name", "artifact_bucket_name")
-API_ROUTE_KEYS = ("POST /v1/moderate", "GET /v1/health", "$default")
+API_ROUTE_KEYS = ("POST /v1/moderate", "GET /v1/health", "OPTIONS /{proxy+}", "$default")
 LAMBDA_ACTIONS = {"sagemaker:InvokeEndpoint", "logs:CreateLogStream", "logs:PutLogEvents"}
 
 # Allow statements may name Resource "*" only for these actions, which support no resource-level permissions.
@@ -517,12 +517,24 @@ def check_api_routes(tree: Tree) -> list[str]:
         )
         if not target or target.group(1) not in lambda_integrations:
             violations.append(f"{route.where()}: target {route.body.get('target')!r} is not the Lambda integration")
-    # Route keys may be literal or come from a for_each over a local: look for them in both.
-    route_keys = strings_in(
-        [route.body for route in routes] + [local.body for local in tree.blocks("locals", directory=api)]
-    )
-    violations += [f"{api}: no route {key!r}" for key in API_ROUTE_KEYS if key not in route_keys]
+    violations += [f"{api}: no route {key!r}" for key in API_ROUTE_KEYS if key not in api_route_table(tree)]
     return violations
+
+
+def api_route_table(tree: Tree) -> dict[str, tuple[Block, object]]:
+    """The api module's routes by route key: the route block and, for a for_each over a map, that key's value.
+
+    Route keys are the keys of a for_each map (written out or in a local), else every string of the for_each or
+    route_key expression (`toset(["GET /v1/health", ...])`, a literal route_key).
+    """
+    table = {}
+    for route in tree.resources("aws_apigatewayv2_route", module_dir("api")):
+        for_each = resolve_local(tree, route.directory, route.body.get("for_each"))
+        if isinstance(for_each, dict):
+            table.update({key: (route, value) for key, value in for_each.items()})
+        else:
+            table.update({key: (route, None) for key in strings_in([for_each, route.body.get("route_key")])})
+    return table
 
 
 def check_lambda_permission(tree: Tree) -> list[str]:
