@@ -1,4 +1,5 @@
-"""A deliberately broken copy of terraform/ is caught: a wildcard IAM action, a missing description, bad formatting.
+"""A deliberately broken copy of terraform/ is caught: a wildcard IAM action, a missing description, bad formatting,
+a route or an environment left open.
 
 Each test breaks one thing in a fresh copy and asserts that the check for it reports something about that thing
 that it does not report on the real tree, so a rule that stopped looking could not pass. The untouched copy
@@ -14,9 +15,13 @@ from .conftest import PROJECT_ROOT, copy_terraform, parse_terraform, run_checkov
 from .terraform_rules import (
     RULES,
     HandlerMetrics,
+    check_api_authorization,
+    check_auth_wiring,
+    check_cognito_clients,
     check_handler_metrics,
     check_iam_least_privilege,
     check_lambda_policy,
+    check_prod_requires_auth,
     check_variables_typed_and_described,
 )
 
@@ -24,15 +29,19 @@ API_MODULE = Path("modules/api")
 INVOKE_ENDPOINT = '"sagemaker:InvokeEndpoint"'
 
 
-def break_api_module(copy: Path, pattern: str, replacement: str) -> Path:
-    """Apply one regex substitution to the first .tf file of the api module that matches; return that file."""
-    for path in sorted((copy / API_MODULE).glob("*.tf")):
+def break_module(copy: Path, directory: Path, pattern: str, replacement: str) -> Path:
+    """Apply one regex substitution to the first .tf file of that directory that matches; return that file."""
+    for path in sorted((copy / directory).glob("*.tf")):
         text = path.read_text(encoding="utf-8")
         broken, count = re.subn(pattern, replacement, text, count=1, flags=re.MULTILINE)
         if count:
             path.write_text(broken, encoding="utf-8")
             return path
-    pytest.fail(f"nothing in {API_MODULE}/*.tf matches {pattern!r}: the module changed shape, update this test")
+    pytest.fail(f"nothing in {directory}/*.tf matches {pattern!r}: the module changed shape, update this test")
+
+
+def break_api_module(copy: Path, pattern: str, replacement: str) -> Path:
+    return break_module(copy, API_MODULE, pattern, replacement)
 
 
 def new_violations(rule, broken_tree, terraform_tree) -> set[str]:
@@ -87,6 +96,44 @@ def test_unformatted_file_is_caught(tmp_path):
     result = terraform_fmt_check(copy)
     assert result.returncode != 0, "terraform fmt -check accepted a misaligned, misindented attribute"
     assert str(path.relative_to(copy)) in result.stdout, result.stdout + result.stderr
+
+
+# fault => (directory, pattern, replacement, the rule that must catch it, what its new violation says)
+AUTH_FAULTS = {
+    "scoring route left public": (
+        "modules/api", r'"POST /v1/moderate" = \["moderate"\]', '"POST /v1/moderate" = []',
+        check_api_authorization, "'POST /v1/moderate' demands no scope",
+    ),
+    "routes without the authorizer": (
+        "modules/api", r"^(\s*authorizer_id\s*=).*$", r"\1 null",
+        check_api_authorization, "authorizer_id is not aws_apigatewayv2_authorizer.jwt",
+    ),
+    "authorizer trusting another issuer": (
+        "modules/stack", r"module\.auth\[0\]\.user_pool_issuer_url", '"https://login.example.org"',
+        check_auth_wiring, "jwt_authorizer.issuer is not module.auth[0].user_pool_issuer_url",
+    ),
+    "backend client without a secret": (
+        "modules/auth", r"generate_secret(\s*)= true", r"generate_secret\1= false",
+        check_cognito_clients, "needs generate_secret = true",
+    ),
+    "prod open without the override": (
+        "modules/stack", r'var\.auth == "jwt" \|\| var\.environment != "prod" \|\| var\.\w+', "true",
+        check_prod_requires_auth, "accepts environment=prod, auth=none, allow_unauthenticated_api=False",
+    ),
+    "prod open by default": (
+        "envs/prod", r'(variable "auth" \{[^}]*default\s*=\s*)"jwt"', r'\1"none"',
+        check_prod_requires_auth, "auth defaults to 'none' in prod",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", AUTH_FAULTS)
+def test_authentication_fault_is_caught(tmp_path, terraform_tree, fault):
+    directory, pattern, replacement, rule, expected = AUTH_FAULTS[fault]
+    copy = copy_terraform(tmp_path)
+    break_module(copy, Path(directory), pattern, replacement)
+    caught = new_violations(rule, parse_terraform(copy), terraform_tree)
+    assert any(expected in violation for violation in caught), caught
 
 
 def test_a_metric_renamed_in_the_monitoring_module_alone_is_caught(tmp_path):

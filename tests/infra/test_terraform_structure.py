@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import PROJECT_ROOT
-from .terraform_rules import RULES, HandlerMetrics, Tree, check_handler_metrics, check_iam_least_privilege
+from .terraform_rules import (
+    RULES,
+    HandlerMetrics,
+    Tree,
+    check_handler_metrics,
+    check_iam_least_privilege,
+    evaluate_condition,
+)
 
 HANDLER_FILE = PROJECT_ROOT / "lambda" / "handler.py"
 
@@ -73,6 +80,21 @@ def test_key_policies_may_delegate_to_the_account_only():
 def test_only_read_only_actions_may_end_in_a_wildcard(action, allowed):
     violations = check_iam_least_privilege(policy_tree({"actions": [action], "resources": ["arn:aws:s3:::b/*"]}))
     assert (violations == []) is allowed, violations
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [('${var.auth == "jwt" || var.environment != "prod" || var.allow}', False),
+     ('${var.auth == "jwt" || var.environment != "prod" || !var.allow}', True),
+     ('${!(var.environment == "prod" && var.auth == "none") || var.allow}', False),
+     ('${var.auth != "none" && var.environment == "prod"}', False),
+     ("${contains([\"jwt\", \"none\"], var.auth)}", None),
+     (True, True)],
+)  # fmt: skip
+def test_validation_conditions_are_evaluated_with_hcl_precedence(condition, expected):
+    """The prod guard is checked by evaluating it: == binds tighter than &&, && than ||; other forms give None."""
+    values = {"auth": "none", "environment": "prod", "allow": False}
+    assert evaluate_condition(condition, values) is expected
 
 
 def test_the_dashboard_and_the_flag_rate_alarm_use_exactly_the_handlers_metrics(terraform_tree):

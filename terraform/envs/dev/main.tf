@@ -29,6 +29,10 @@ module "stack" {
   alarm_email           = var.alarm_email
   extra_allowed_origins = var.extra_allowed_origins
 
+  auth                     = var.auth
+  auth_domain_prefix       = var.auth_domain_prefix
+  auth_extra_redirect_urls = var.auth_extra_redirect_urls
+
   # A serverless endpoint: billed per request, scales to zero; cold starts are fine here. Its max concurrency
   # equals the function's reserved concurrency, so the function cannot send more concurrent calls than the
   # endpoint takes. Serverless allows ALL_AT_ONCE deployments only (the stack's default traffic routing).
@@ -42,6 +46,8 @@ module "stack" {
   api_throttling_burst_limit = 40
   log_retention_days         = 14
 
-  # A throwaway environment: destroy may delete the published models with the bucket.
-  force_destroy_artifacts = true
+  # A throwaway environment: destroy may delete the published models with the bucket (and the user pool its
+  # accounts, when auth = "jwt").
+  force_destroy_artifacts  = true
+  auth_deletion_protection = false
 }

@@ -34,3 +34,40 @@ output "cloudfront_distribution_id" {
   description = "CloudFront distribution of the web page (for cache invalidations)."
   value       = module.stack.cloudfront_distribution_id
 }
+
+# Sign-in (null when auth = "none").
+
+output "auth_user_pool_id" {
+  description = "ID of the Cognito user pool (invite moderators with aws cognito-idp admin-create-user)."
+  value       = module.stack.auth_user_pool_id
+}
+
+output "auth_issuer_url" {
+  description = "Issuer of the API's access tokens."
+  value       = module.stack.auth_issuer_url
+}
+
+output "auth_jwks_url" {
+  description = "The user pool's signing keys (the local gateway's AUTH_JWKS_URL)."
+  value       = module.stack.auth_jwks_url
+}
+
+output "auth_backend_client_id" {
+  description = "App client ID for platform backends (client credentials); its secret: see the README."
+  value       = module.stack.auth_backend_client_id
+}
+
+output "auth_web_client_id" {
+  description = "App client ID of the web page (authorization code with PKCE)."
+  value       = module.stack.auth_web_client_id
+}
+
+output "auth_hosted_ui_url" {
+  description = "Base URL of the Cognito hosted UI."
+  value       = module.stack.auth_hosted_ui_url
+}
+
+output "auth_token_url" {
+  description = "OAuth token endpoint for client credentials (TOXIGUARD_TOKEN_URL)."
+  value       = module.stack.auth_token_url
+}

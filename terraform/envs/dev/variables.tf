@@ -49,3 +49,25 @@ variable "extra_allowed_origins" {
   type        = list(string)
   default     = []
 }
+
+################################################################################
+# Who may call the API
+################################################################################
+
+variable "auth" {
+  description = "\"none\" (the default here): the API is open, for demos; \"jwt\": every route but GET /v1/health and CORS preflights needs a Cognito access token."
+  type        = string
+  default     = "none"
+}
+
+variable "auth_domain_prefix" {
+  description = "Prefix of the Cognito hosted UI domain, unique in the region across all accounts; null: \"<project>-dev-<account id>\"."
+  type        = string
+  default     = null
+}
+
+variable "auth_extra_redirect_urls" {
+  description = "Sign-in and sign-out redirect URLs besides the site's own, e.g. \"http://localhost:8000/\" for a development page."
+  type        = list(string)
+  default     = []
+}

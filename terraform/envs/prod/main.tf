@@ -29,6 +29,11 @@ module "stack" {
   alarm_email           = var.alarm_email
   extra_allowed_origins = var.extra_allowed_origins
 
+  auth                      = var.auth
+  auth_domain_prefix        = var.auth_domain_prefix
+  auth_extra_redirect_urls  = var.auth_extra_redirect_urls
+  allow_unauthenticated_api = var.allow_unauthenticated_api
+
   # Provisioned instances (no cold starts) with autoscaling, two at least so one Availability Zone can fail.
   # Canary deployments: one of the two new instances (SageMaker caps a canary at 50% of the fleet) takes
   # traffic for 10 minutes under the rollback alarms before the rest shifts.
@@ -46,6 +51,8 @@ module "stack" {
   api_throttling_burst_limit = 400
   log_retention_days         = 90
 
-  # Published models outlive a destroy: it stops at the artifact bucket while it holds any.
-  force_destroy_artifacts = false
+  # Published models and moderators' accounts outlive a destroy: it stops at the artifact bucket while it holds any,
+  # and at the user pool until its deletion protection is turned off.
+  force_destroy_artifacts  = false
+  auth_deletion_protection = true
 }

@@ -49,3 +49,31 @@ variable "extra_allowed_origins" {
   type        = list(string)
   default     = []
 }
+
+################################################################################
+# Who may call the API
+################################################################################
+
+variable "auth" {
+  description = "\"jwt\" (the default here): every route but GET /v1/health and CORS preflights needs a Cognito access token; \"none\" is refused unless allow_unauthenticated_api is true."
+  type        = string
+  default     = "jwt"
+}
+
+variable "allow_unauthenticated_api" {
+  description = "Set to true, together with auth = \"none\", only to run prod without tokens on purpose: anyone could then spend the endpoint's budget and probe the model."
+  type        = bool
+  default     = false
+}
+
+variable "auth_domain_prefix" {
+  description = "Prefix of the Cognito hosted UI domain, unique in the region across all accounts; null: \"<project>-prod-<account id>\"."
+  type        = string
+  default     = null
+}
+
+variable "auth_extra_redirect_urls" {
+  description = "Sign-in and sign-out redirect URLs besides the site's own, e.g. \"http://localhost:8000/\" for a development page."
+  type        = list(string)
+  default     = []
+}

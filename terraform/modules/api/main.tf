@@ -24,9 +24,25 @@ locals {
     integrationError   = "$context.integrationErrorMessage"
   })
 
-  # Routes the handler answers; $default sends everything else (CORS preflights, unknown paths) to the handler
-  # too, so clients get its CORS answers and JSON 404/405 instead of API Gateway's {"message":"Not Found"}.
-  route_keys = toset(["POST /v1/moderate", "GET /v1/health", "$default"])
+  # Every route goes to the handler, and who may call it: a token carrying one of the listed scopes (by name, as in
+  # jwt_authorizer.scopes), or anyone when the list is empty. Public are the health probe (answered from a cached
+  # endpoint call) and CORS preflights, which browsers send without credentials: OPTIONS /{proxy+} takes them before
+  # $default, so the handler answers them from ALLOWED_ORIGINS as before. $default (unknown paths, wrong methods)
+  # sends clients the handler's JSON 404/405 instead of API Gateway's {"message":"Not Found"}, for any token of
+  # this API.
+  route_scope_names = {
+    "POST /v1/moderate" = ["moderate"]
+    "GET /v1/health"    = []
+    "OPTIONS /{proxy+}" = []
+    "$default"          = ["moderate", "review"]
+  }
+
+  # The scopes each route demands from the authorizer: only routes with scope names, and only while it is on.
+  route_authorization_scopes = {
+    for route_key, scope_names in local.route_scope_names :
+    route_key => [for name in scope_names : var.jwt_authorizer.scopes[name]]
+    if var.jwt_authorizer != null && length(scope_names) > 0
+  }
 }
 
 ################################################################################
@@ -142,6 +158,7 @@ resource "aws_lambda_function" "this" {
       SAGEMAKER_CONNECT_TIMEOUT_SECONDS = tostring(local.sagemaker_client.connect_timeout_seconds)
       SAGEMAKER_READ_TIMEOUT_SECONDS    = tostring(local.sagemaker_client.read_timeout_seconds)
       SAGEMAKER_MAX_ATTEMPTS            = tostring(local.sagemaker_client.max_attempts)
+      HEALTH_CACHE_SECONDS              = tostring(var.health_cache_seconds)
     }
   }
 
@@ -178,9 +195,9 @@ resource "aws_apigatewayv2_api" "this" {
   description   = "toxiguard moderation API (POST /v1/moderate, GET /v1/health)"
   protocol_type = "HTTP"
 
-  # No cors_configuration: the handler does CORS from ALLOWED_ORIGINS (preflights reach it via $default and get
-  # its documented 403 origin_not_allowed). API-level CORS would make this resource depend on the site's
-  # CloudFront domain while the site's CSP depends on api_endpoint: a dependency cycle.
+  # No cors_configuration: the handler does CORS from ALLOWED_ORIGINS (preflights reach it through the public
+  # OPTIONS /{proxy+} route and get its documented 403 origin_not_allowed). API-level CORS would make this resource
+  # depend on the site's CloudFront domain while the site's CSP depends on api_endpoint: a dependency cycle.
 
   tags = var.tags
 }
@@ -194,13 +211,33 @@ resource "aws_apigatewayv2_integration" "lambda" {
   payload_format_version = "2.0"
 }
 
+# Cognito's access tokens (or any OIDC issuer's): API Gateway checks signature, issuer, expiry, audience (aud, or
+# client_id when a token has no aud) and the route's scopes, and answers 401/403 itself before the function runs.
+resource "aws_apigatewayv2_authorizer" "jwt" {
+  count = var.jwt_authorizer == null ? 0 : 1
+
+  api_id           = aws_apigatewayv2_api.this.id
+  name             = "${var.name}-jwt"
+  authorizer_type  = "JWT"
+  identity_sources = ["$request.header.Authorization"]
+
+  jwt_configuration {
+    issuer   = var.jwt_authorizer.issuer
+    audience = var.jwt_authorizer.audience
+  }
+}
+
 resource "aws_apigatewayv2_route" "this" {
-  #checkov:skip=CKV_AWS_309:The moderation API is public by design (docs/api.md: no authentication at the API); abuse is bounded by stage throttling and reserved concurrency. Add a JWT authorizer here if callers must be identified.
-  for_each = local.route_keys
+  #checkov:skip=CKV_AWS_309:GET /v1/health and CORS preflights (OPTIONS /{proxy+}) are public by design, and an environment may run the whole API open (auth = "none", refused in prod unless overridden); every other route carries the JWT authorizer when jwt_authorizer is set, which tests/infra/terraform_rules.py (check_api_authorization) proves.
+  for_each = local.route_scope_names
 
   api_id    = aws_apigatewayv2_api.this.id
-  route_key = each.value
+  route_key = each.key
   target    = "integrations/${aws_apigatewayv2_integration.lambda.id}"
+
+  authorization_type   = contains(keys(local.route_authorization_scopes), each.key) ? "JWT" : "NONE"
+  authorizer_id        = contains(keys(local.route_authorization_scopes), each.key) ? aws_apigatewayv2_authorizer.jwt[0].id : null
+  authorization_scopes = lookup(local.route_authorization_scopes, each.key, null)
 }
 
 resource "aws_apigatewayv2_stage" "default" {

@@ -180,3 +180,35 @@ variable "throttling_burst_limit" {
     error_message = "throttling_burst_limit must be a whole number >= 1."
   }
 }
+
+variable "health_cache_seconds" {
+  description = "How long the function reuses its last endpoint probe for GET /v1/health (HEALTH_CACHE_SECONDS): at most one InvokeEndpoint per this many seconds per warm instance, however often the public route is called."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.health_cache_seconds >= 1 && floor(var.health_cache_seconds) == var.health_cache_seconds
+    error_message = "health_cache_seconds must be a whole number of seconds >= 1."
+  }
+}
+
+variable "jwt_authorizer" {
+  description = "The JWT authorizer of every route but GET /v1/health and CORS preflights: the token issuer URL (a Cognito user pool's), the audience (app client IDs, matched against aud or client_id) and the API's scope identifiers by name. null leaves every route open (auth = \"none\")."
+  type = object({
+    issuer   = string
+    audience = list(string)
+    scopes   = object({ moderate = string, review = string })
+  })
+  default = null
+
+  validation {
+    # Conditionals, not ||: Terraform evaluates both sides of ||, and null has no attributes.
+    condition     = var.jwt_authorizer == null ? true : can(regex("^https://[^/]+", var.jwt_authorizer.issuer))
+    error_message = "jwt_authorizer.issuer must be an https:// URL (API Gateway fetches <issuer>/.well-known/openid-configuration)."
+  }
+
+  validation {
+    condition     = var.jwt_authorizer == null ? true : length(var.jwt_authorizer.audience) > 0
+    error_message = "jwt_authorizer.audience must list at least one app client ID."
+  }
+}

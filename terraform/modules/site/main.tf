@@ -13,8 +13,13 @@ locals {
   bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
   origin_id  = "site-bucket"
 
-  # Scheme and host of the API: the only other origin the page may talk to.
-  api_origin = regex("^https?://[^/]+", var.api_url)
+  # The only other origins the page may fetch from: the API, and with sign-in on, Cognito's hosted UI domain (the
+  # page exchanges the authorization code and refreshes tokens at its /oauth2/token; sign-in and sign-out are
+  # navigations, which connect-src does not govern).
+  connect_origins = compact([
+    regex("^https?://[^/]+", var.api_url),
+    var.auth_hosted_ui_url == null ? null : regex("^https://[^/]+", var.auth_hosted_ui_url),
+  ])
 
   # The page has no inline scripts or styles (styles are set through the CSSOM) and loads nothing from other origins.
   content_security_policy = join("; ", [
@@ -22,16 +27,34 @@ locals {
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data:",
-    "connect-src 'self' ${local.api_origin}",
+    "connect-src 'self' ${join(" ", local.connect_origins)}",
     "base-uri 'none'",
     "form-action 'self'",
     "frame-ancestors 'none'",
   ])
 
-  # Same shape as frontend/config.js; jsonencode quotes the URL as a JavaScript string.
+  site_url = "https://${aws_cloudfront_distribution.this.domain_name}"
+  # Where Cognito sends a person back after signing in and out: the page itself (index.html at "/").
+  redirect_url = "${local.site_url}/"
+
+  # How the page signs in (the "auth" member of config.js): Cognito's hosted UI with this page's client, or not at
+  # all. The two shapes differ, so they are picked by key rather than by a conditional (which needs one type).
+  page_auth = {
+    none = { mode = "none" }
+    cognito = {
+      mode        = "cognito"
+      domain      = var.auth_hosted_ui_url
+      clientId    = var.auth_client_id
+      redirectUri = local.redirect_url
+      logoutUri   = local.redirect_url
+      scopes      = var.auth_scopes
+    }
+  }[var.auth_hosted_ui_url == null ? "none" : "cognito"]
+
+  # The object is JSON (what the local gateway writes too, and what the deploy smoke test parses).
   config_js = <<-EOT
-    // Written by Terraform (terraform/modules/site): where the page finds the moderation API.
-    window.TOXIGUARD_CONFIG = { apiUrl: ${jsonencode(var.api_url)} };
+    // Written by Terraform (terraform/modules/site): where the page finds the moderation API and how it signs in.
+    window.TOXIGUARD_CONFIG = ${jsonencode({ apiUrl = var.api_url, auth = local.page_auth })};
   EOT
 
   content_types = {

@@ -1,11 +1,16 @@
 output "site_url" {
   description = "URL of the web page, https://<distribution>.cloudfront.net."
-  value       = "https://${aws_cloudfront_distribution.this.domain_name}"
+  value       = local.site_url
 }
 
 output "site_origin" {
   description = "Origin of the web page (scheme and host, no trailing slash), for the API's allowed origins."
-  value       = "https://${aws_cloudfront_distribution.this.domain_name}"
+  value       = local.site_url
+}
+
+output "site_redirect_url" {
+  description = "The page's address as an OAuth redirect, https://<distribution>.cloudfront.net/: config.js's redirectUri and logoutUri, to register as the web client's callback and sign-out URL."
+  value       = local.redirect_url
 }
 
 output "bucket_name" {

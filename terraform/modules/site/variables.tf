@@ -29,6 +29,41 @@ variable "api_url" {
   }
 }
 
+variable "auth_hosted_ui_url" {
+  description = "Base URL of the Cognito hosted UI the page signs in with (module auth's hosted_ui_url, https://<prefix>.auth.<region>.amazoncognito.com): written into config.js, and its origin joins the CSP's connect-src. null: the API is open and the page does not sign in."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_hosted_ui_url == null ? true : can(regex("^https://[^/]+$", var.auth_hosted_ui_url))
+    error_message = "auth_hosted_ui_url must be a base URL like https://toxiguard-prod.auth.eu-west-1.amazoncognito.com (no path, no trailing slash)."
+  }
+}
+
+# Apart from auth_hosted_ui_url on purpose: the client's callback URL is this site's address, so the client is created
+# after the distribution, and only config.js (not the distribution's CSP) may wait for it.
+variable "auth_client_id" {
+  description = "App client ID the page signs in with (module auth's web_client_id), written into config.js; set exactly when auth_hosted_ui_url is."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = (var.auth_client_id == null) == (var.auth_hosted_ui_url == null)
+    error_message = "auth_client_id and auth_hosted_ui_url must be set together (sign-in on) or both left null (sign-in off)."
+  }
+}
+
+variable "auth_scopes" {
+  description = "OAuth scopes the page asks for at sign-in (module auth's web_client_scopes), written into config.js."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = var.auth_hosted_ui_url == null || length(var.auth_scopes) > 0
+    error_message = "auth_scopes must name at least one scope when auth_hosted_ui_url is set."
+  }
+}
+
 variable "price_class" {
   description = "CloudFront price class: which edge locations serve the site (PriceClass_100 = North America and Europe, the cheapest)."
   type        = string

@@ -12,6 +12,10 @@ locals {
 
   # Known before the first apply (publish uploads here), unique across accounts.
   artifact_bucket_name = "${local.name}-artifacts-${data.aws_caller_identity.current.account_id}"
+
+  # Hosted UI domain prefixes are unique per region across all accounts: the account ID makes the default so.
+  auth_domain_prefix = coalesce(var.auth_domain_prefix, "${local.name}-${data.aws_caller_identity.current.account_id}")
+  auth_enabled       = var.auth == "jwt"
 }
 
 ################################################################################
@@ -68,7 +72,15 @@ module "api" {
   log_retention_days     = var.log_retention_days
   throttling_rate_limit  = var.api_throttling_rate_limit
   throttling_burst_limit = var.api_throttling_burst_limit
-  tags                   = var.tags
+
+  # Tokens of this pool only, issued to one of its two app clients, with the scopes its resource server defines.
+  jwt_authorizer = local.auth_enabled ? {
+    issuer   = module.auth[0].user_pool_issuer_url
+    audience = [module.auth[0].backend_client_id, module.auth[0].web_client_id]
+    scopes   = module.auth[0].resource_server_scopes
+  } : null
+
+  tags = var.tags
 }
 
 # The distribution depends on api_url (config.js and the CSP's connect-src) and the function's ALLOWED_ORIGINS on
@@ -80,9 +92,32 @@ module "site" {
   frontend_dir = "${path.module}/../../../frontend"
   api_url      = module.api.api_endpoint
   price_class  = var.site_price_class
+
+  # The hosted UI domain feeds the CSP and config.js; the web client, whose callback URL is this site's address,
+  # feeds config.js only (an S3 object), so the distribution never waits for the client.
+  auth_hosted_ui_url = local.auth_enabled ? module.auth[0].hosted_ui_url : null
+  auth_client_id     = local.auth_enabled ? module.auth[0].web_client_id : null
+  auth_scopes        = local.auth_enabled ? module.auth[0].web_client_scopes : []
+
   # Everything in the site bucket is generated from the repository, so destroying it loses nothing.
   force_destroy = true
   tags          = var.tags
+}
+
+################################################################################
+# Sign-in (Cognito), only when the API requires tokens
+################################################################################
+
+module "auth" {
+  source = "../auth"
+  count  = local.auth_enabled ? 1 : 0
+
+  name          = local.name
+  domain_prefix = local.auth_domain_prefix
+  # The page comes back to itself after signing in and out.
+  redirect_urls       = concat([module.site.site_redirect_url], var.auth_extra_redirect_urls)
+  deletion_protection = var.auth_deletion_protection
+  tags                = var.tags
 }
 
 ################################################################################

@@ -40,3 +40,42 @@ output "cloudfront_distribution_id" {
   description = "CloudFront distribution of the web page (for cache invalidations after an upload)."
   value       = module.site.cloudfront_distribution_id
 }
+
+################################################################################
+# Sign-in (null when auth = "none")
+################################################################################
+
+output "auth_user_pool_id" {
+  description = "ID of the Cognito user pool (invite moderators with aws cognito-idp admin-create-user); null when auth = \"none\"."
+  value       = one(module.auth[*].user_pool_id)
+}
+
+output "auth_issuer_url" {
+  description = "Issuer of the API's access tokens (the JWT authorizer's issuer); null when auth = \"none\"."
+  value       = one(module.auth[*].user_pool_issuer_url)
+}
+
+output "auth_jwks_url" {
+  description = "The user pool's signing keys, for checking tokens outside API Gateway (the local gateway's AUTH_JWKS_URL); null when auth = \"none\"."
+  value       = one(module.auth[*].user_pool_jwks_url)
+}
+
+output "auth_backend_client_id" {
+  description = "App client ID for platform backends (client credentials, scope toxiguard/moderate); read its secret with the AWS CLI (README). null when auth = \"none\"."
+  value       = one(module.auth[*].backend_client_id)
+}
+
+output "auth_web_client_id" {
+  description = "App client ID of the web page (authorization code with PKCE); null when auth = \"none\"."
+  value       = one(module.auth[*].web_client_id)
+}
+
+output "auth_hosted_ui_url" {
+  description = "Base URL of the Cognito hosted UI (sign-in page and OAuth endpoints); null when auth = \"none\"."
+  value       = one(module.auth[*].hosted_ui_url)
+}
+
+output "auth_token_url" {
+  description = "OAuth token endpoint for client credentials, https://<prefix>.auth.<region>.amazoncognito.com/oauth2/token; null when auth = \"none\"."
+  value       = one(module.auth[*].token_endpoint_url)
+}

@@ -122,6 +122,52 @@ variable "site_price_class" {
 }
 
 ################################################################################
+# Who may call the API
+################################################################################
+
+variable "auth" {
+  description = "\"jwt\": every route but GET /v1/health and CORS preflights needs a Cognito access token (a user pool, its app clients and hosted UI are created); \"none\": the API is open to anyone (demos)."
+  type        = string
+  default     = "jwt"
+
+  validation {
+    condition     = contains(["jwt", "none"], var.auth)
+    error_message = "auth must be \"jwt\" or \"none\"."
+  }
+
+  validation {
+    condition     = var.auth == "jwt" || var.environment != "prod" || var.allow_unauthenticated_api
+    error_message = "auth = \"none\" in prod opens the moderation API (and the model's cost) to anyone on the internet; set allow_unauthenticated_api = true as well if that is really meant."
+  }
+}
+
+variable "allow_unauthenticated_api" {
+  description = "Let prod run with auth = \"none\". An open production API lets anyone spend its SageMaker and Lambda budget and probe the model, so it takes this second, explicit setting; other environments need none."
+  type        = bool
+  default     = false
+}
+
+# Validated by auth.
+variable "auth_domain_prefix" {
+  description = "Prefix of the Cognito hosted UI domain (https://<prefix>.auth.<region>.amazoncognito.com), unique in the region across all accounts; null: \"<project>-<environment>-<account id>\"."
+  type        = string
+  default     = null
+}
+
+# Validated by auth, as part of its redirect_urls.
+variable "auth_extra_redirect_urls" {
+  description = "Sign-in and sign-out redirect URLs besides the site's own, e.g. \"http://localhost:8000/\" for a development page against this pool."
+  type        = list(string)
+  default     = []
+}
+
+variable "auth_deletion_protection" {
+  description = "Protect the user pool (every account in it) from terraform destroy until this is set to false and applied."
+  type        = bool
+  default     = true
+}
+
+################################################################################
 # Operations
 ################################################################################
 
