@@ -24,7 +24,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from toxiguard.cloud import smoke
 from toxiguard.config import LABELS
+from toxiguard.serving.client import StaticToken
 from toxiguard.serving.local.auth import (
     MODERATE_SCOPE,
     REVIEW_SCOPE,
@@ -432,3 +434,11 @@ def test_the_banner_says_whether_tokens_are_checked_and_hands_the_page_one(issue
     claims = Authorizer(settings).verify(token)
     assert claims["scope"].split() == list(SCOPES) and claims["username"] == "developer"
     assert claims["exp"] - claims["iat"] == 8 * 3600
+
+
+def test_the_deploy_smoke_test_scores_with_a_token_and_sees_requests_without_one_refused(api, sign):
+    with_token = smoke.Smoke(api.url, None, None, wait_seconds=0, credentials=StaticToken(sign()))
+    assert with_token.auth().startswith("a request without a token is refused with 401")
+    assert with_token.json_errors() == "malformed JSON gives 400 invalid_json"
+    with pytest.raises(smoke.SmokeFailure, match="status 401"):
+        smoke.Smoke(api.url, None, None, wait_seconds=0).moderate()
