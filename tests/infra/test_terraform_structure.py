@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from toxiguard.serving.local.auth import RESOURCE_SERVER, ROUTE_SCOPES
+
 from .conftest import PROJECT_ROOT
 from .terraform_rules import (
     RULES,
     HandlerMetrics,
     Tree,
+    api_route_table,
     check_handler_metrics,
     check_iam_least_privilege,
     evaluate_condition,
@@ -25,6 +28,15 @@ HANDLER_FILE = PROJECT_ROOT / "lambda" / "handler.py"
 def test_rule_holds(terraform_tree, rule):
     violations = rule(terraform_tree)
     assert not violations, f"{rule.__doc__.splitlines()[0]}\n" + "\n".join(violations)
+
+
+def test_the_local_gateway_authorizes_the_routes_the_api_module_declares(terraform_tree):
+    """One route table in two languages: the local authorizer's (Python) and API Gateway's (Terraform)."""
+    declared = {
+        key: {f"{RESOURCE_SERVER}/{name}" for name in scope_names}
+        for key, (_, scope_names) in api_route_table(terraform_tree).items()
+    }
+    assert declared == {key: set(scopes) for key, scopes in ROUTE_SCOPES.items()}
 
 
 def policy_tree(*statements: dict, key_policy: bool = False) -> Tree:

@@ -24,11 +24,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from toxiguard.cloud import smoke
 from toxiguard.config import LABELS
+from toxiguard.serving.client import StaticToken
 from toxiguard.serving.local.auth import (
     MODERATE_SCOPE,
     REVIEW_SCOPE,
-    ROUTE_SCOPES,
     SCOPES,
     AuthError,
     Authorizer,
@@ -236,9 +237,18 @@ def test_health_and_preflights_need_no_token(api):
     assert "authorizer" not in api.events[-1]["requestContext"]
     preflight = requests.options(f"{api.url}/v1/moderate", headers={"Origin": ORIGIN}, timeout=10)
     assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
-    # Paths and methods the handler refuses anyway are not the authorizer's (API Gateway's `$default` route).
-    assert requests.get(f"{api.url}/v1/nothing", timeout=10).status_code == 404
-    assert requests.put(f"{api.url}/v1/moderate", timeout=10).status_code == 405
+    # On every path: an unknown one gets the handler's 404, not the authorizer's 401.
+    preflight = requests.options(f"{api.url}/v1/nothing", headers={"Origin": ORIGIN}, timeout=10)
+    assert preflight.status_code == 404 and preflight.json()["error"]["code"] == "not_found"
+
+
+def test_unknown_paths_and_methods_need_a_token_of_this_api_as_the_default_route_does(api, sign):
+    assert requests.get(f"{api.url}/v1/nothing", timeout=10).status_code == 401
+    assert requests.put(f"{api.url}/v1/moderate", timeout=10).status_code == 401
+    for scope in SCOPES:
+        headers = {"Authorization": f"Bearer {sign({'scope': scope})}"}
+        assert requests.get(f"{api.url}/v1/nothing", headers=headers, timeout=10).status_code == 404
+        assert requests.put(f"{api.url}/v1/moderate", headers=headers, timeout=10).status_code == 405
 
 
 def test_every_spelling_of_a_method_is_checked(issuer):
@@ -249,10 +259,11 @@ def test_every_spelling_of_a_method_is_checked(issuer):
         authorizer.authorize("post", "/v1/moderate", {})
 
 
-def test_refusals_carry_the_headers_of_the_handlers_own_errors(api):
+def test_refusals_carry_the_headers_of_the_handlers_own_errors(api, sign):
+    token = {"Authorization": f"Bearer {sign()}"}
     for origin in (ORIGIN, "https://elsewhere.example"):
         refused = requests.post(f"{api.url}/v1/moderate", json=TEXT, headers={"Origin": origin}, timeout=10)
-        handlers = requests.post(f"{api.url}/v1/nothing", json=TEXT, headers={"Origin": origin}, timeout=10)
+        handlers = requests.post(f"{api.url}/v1/nothing", json=TEXT, headers={"Origin": origin, **token}, timeout=10)
         assert (refused.status_code, handlers.status_code) == (401, 404)
         ignored = {"x-request-id", "content-length", "date", "server", "www-authenticate"}
         assert {k: v for k, v in refused.headers.lower_items() if k not in ignored} == {
@@ -387,10 +398,6 @@ def test_the_page_config_says_how_the_page_gets_a_token():
     }  # fmt: skip
 
 
-def test_the_route_table_names_only_the_apis_scopes():
-    assert ROUTE_SCOPES == {"POST /v1/moderate": (MODERATE_SCOPE,)} and set(SCOPES) == {MODERATE_SCOPE, REVIEW_SCOPE}
-
-
 # --- Serving with and without tokens (the stack) ----------------------------------------------------------------------
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_loopback_addresses_may_serve_without_tokens(host):
@@ -427,3 +434,11 @@ def test_the_banner_says_whether_tokens_are_checked_and_hands_the_page_one(issue
     claims = Authorizer(settings).verify(token)
     assert claims["scope"].split() == list(SCOPES) and claims["username"] == "developer"
     assert claims["exp"] - claims["iat"] == 8 * 3600
+
+
+def test_the_deploy_smoke_test_scores_with_a_token_and_sees_requests_without_one_refused(api, sign):
+    with_token = smoke.Smoke(api.url, None, None, wait_seconds=0, credentials=StaticToken(sign()))
+    assert with_token.auth().startswith("a request without a token is refused with 401")
+    assert with_token.json_errors() == "malformed JSON gives 400 invalid_json"
+    with pytest.raises(smoke.SmokeFailure, match="status 401"):
+        smoke.Smoke(api.url, None, None, wait_seconds=0).moderate()

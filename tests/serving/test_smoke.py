@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from toxiguard.cloud import smoke
+from toxiguard.serving.client import StaticToken
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +52,11 @@ def test_an_unreachable_api_fails_every_check_without_a_traceback(capsys):
     assert code == 1
     assert "0/3 checks passed" in out
     assert "Traceback" not in out
+
+
+def test_with_credentials_an_open_api_fails_the_auth_check(local_stack):
+    """A deployment meant to run with auth = "jwt" that answers without a token is caught."""
+    check = smoke.Smoke(local_stack.gateway_url, None, None, wait_seconds=0, credentials=StaticToken("not checked"))
+    assert [name for name, _ in check.checks()] == ["health", "moderate", "json errors", "auth"]
+    with pytest.raises(smoke.SmokeFailure, match="without a token: status 200"):
+        check.auth()

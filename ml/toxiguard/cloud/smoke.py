@@ -1,7 +1,9 @@
 """Smoke test of a running toxiguard stack: the API's contract and, given its URL, the web page.
 
-Standard library only, so the deploy workflow runs it straight from the checkout without installing TensorFlow:
-`PYTHONPATH=ml python3 -m toxiguard.cloud.smoke --api URL --site URL --expect-version V`. The tests run it against the
+The base install only (no TensorFlow, no boto3), as the deploy workflow runs it:
+`python -m toxiguard.cloud.smoke --api URL --site URL --expect-version V`. Against an API with authentication on, it
+sends the token the API client would (TOXIGUARD_API_TOKEN or client credentials, see `toxiguard.serving.client`)
+and also checks that a request without one is refused. The tests run it against the
 local stack, so what the deployment is checked with is itself checked.
 """
 
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from toxiguard.config import EXAMPLE_TEXTS
+from toxiguard.serving.client import ApiError, Credentials, CredentialsError, credentials_from_env
 
 FRIENDLY, ABUSIVE = EXAMPLE_TEXTS[:2]  # the manifest's example request
 
@@ -72,14 +75,24 @@ def origin_of(url: str) -> str:
 class Smoke:
     """The checks; each returns a one-line detail or raises SmokeFailure."""
 
-    def __init__(self, api_url: str, site_url: str | None, expect_version: str | None, wait_seconds: float):
+    def __init__(
+        self,
+        api_url: str,
+        site_url: str | None,
+        expect_version: str | None,
+        wait_seconds: float,
+        credentials: Credentials | None = None,
+    ):
         self.api = api_url.rstrip("/")
         self.site = site_url.rstrip("/") if site_url else None
         self.expect_version = expect_version
         self.wait_seconds = wait_seconds
+        self.credentials = credentials
 
     def checks(self) -> list[tuple[str, Callable[[], str]]]:
         checks = [("health", self.health), ("moderate", self.moderate), ("json errors", self.json_errors)]
+        if self.credentials:
+            checks.append(("auth", self.auth))
         if self.site:
             checks += [("page", self.page), ("page config", self.page_config)]
             if origin_of(self.site) != origin_of(self.api):
@@ -105,9 +118,14 @@ class Smoke:
         self._version(body)
         return f"endpoint {body['endpoint']['name']} answered in {body['endpoint']['latency_ms']} ms"
 
+    def _post_moderate(self, payload: bytes, with_token: bool = True) -> Reply:
+        headers = {"Content-Type": "application/json"}
+        if with_token and self.credentials:
+            headers["Authorization"] = self.credentials.authorization()
+        return request("POST", f"{self.api}/v1/moderate", payload, headers)
+
     def moderate(self) -> str:
-        payload = json.dumps({"texts": [FRIENDLY, ABUSIVE]}).encode()
-        reply = request("POST", f"{self.api}/v1/moderate", payload, {"Content-Type": "application/json"})
+        reply = self._post_moderate(json.dumps({"texts": [FRIENDLY, ABUSIVE]}).encode())
         body = reply.json()
         expect(reply.status == 200, f"status {reply.status}: {body.get('error') or reply.body[:200]!r}")
         self._version(body)
@@ -119,10 +137,18 @@ class Smoke:
         return f"model {body['model_version']}: friendly passed, abusive flagged as {', '.join(results[1]['labels'])}"
 
     def json_errors(self) -> str:
-        reply = request("POST", f"{self.api}/v1/moderate", b"{not json", {"Content-Type": "application/json"})
+        reply = self._post_moderate(b"{not json")
         code = reply.json().get("error", {}).get("code")
         expect(reply.status == 400 and code == "invalid_json", f"status {reply.status}, error code {code!r}")
         return "malformed JSON gives 400 invalid_json"
+
+    def auth(self) -> str:
+        reply = self._post_moderate(json.dumps({"text": FRIENDLY}).encode(), with_token=False)
+        body = reply.json()
+        # API Gateway's own body on AWS, the error contract through the local gateway.
+        refused = body.get("message") == "Unauthorized" or body.get("error", {}).get("code") == "unauthorized"
+        expect(reply.status == 401 and refused, f"without a token: status {reply.status}, {reply.body[:200]!r}")
+        return "a request without a token is refused with 401; with one it is scored"
 
     def page(self) -> str:
         reply = request("GET", f"{self.site}/")
@@ -164,7 +190,7 @@ def run(smoke: Smoke, out=sys.stdout) -> list[Check]:
     for name, check in smoke.checks():
         try:
             result = Check(name, True, check())
-        except (SmokeFailure, urllib.error.URLError, OSError, KeyError, TypeError) as error:
+        except (SmokeFailure, ApiError, urllib.error.URLError, OSError, KeyError, TypeError) as error:
             result = Check(name, False, f"{error.__class__.__name__}: {error}")
         print(f"{'ok  ' if result.ok else 'FAIL'} {name:<12} {result.detail}", file=out, flush=True)
         results.append(result)
@@ -181,7 +207,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def smoke_command(args: argparse.Namespace) -> int:
-    results = run(Smoke(args.api, args.site, args.expect_version, args.wait))
+    try:
+        credentials = credentials_from_env()
+    except CredentialsError as error:
+        print(f"smoke test: {error}", file=sys.stderr)
+        return 2
+    results = run(Smoke(args.api, args.site, args.expect_version, args.wait, credentials))
     failed = [r.name for r in results if not r.ok]
     print(f"smoke test: {len(results) - len(failed)}/{len(results)} checks passed", flush=True)
     return 1 if failed else 0

@@ -42,11 +42,16 @@ RESOURCE_SERVER = "toxiguard"
 MODERATE_SCOPE = f"{RESOURCE_SERVER}/moderate"  # score comments
 REVIEW_SCOPE = f"{RESOURCE_SERVER}/review"  # read and decide review items (the review queue's routes)
 SCOPES = (MODERATE_SCOPE, REVIEW_SCOPE)
-# The routes behind the authorizer, keyed as API Gateway names routes, with the scopes a token needs (any one of
-# them). Every other request reaches the handler without a token, as through API Gateway's unauthenticated routes:
-# GET /v1/health, CORS preflights (browsers send them without credentials) and the `$default` route, on which the
-# handler answers nothing but 404, 405 and preflights.
-ROUTE_SCOPES: dict[str, tuple[str, ...]] = {"POST /v1/moderate": (MODERATE_SCOPE,)}
+# The API's routes, keyed as API Gateway names them, with the scopes a token needs (any one of them; none: public),
+# as terraform/modules/api declares them (a test holds the two equal). CORS preflights are public on every path
+# (browsers send them without credentials: `OPTIONS /{proxy+}`); any other request, unknown paths and wrong methods
+# included, takes the `$default` route, which needs a token of this API before the handler answers 404 or 405.
+ROUTE_SCOPES: dict[str, tuple[str, ...]] = {
+    "POST /v1/moderate": (MODERATE_SCOPE,),
+    "GET /v1/health": (),
+    "OPTIONS /{proxy+}": (),
+    "$default": SCOPES,
+}
 # What the page asks Cognito's hosted UI for (config.js): an OpenID sign-in and both API scopes.
 PAGE_SCOPES = ("openid", *SCOPES)
 AUTH_MODES = ("none", "jwt")
@@ -190,8 +195,15 @@ class SigningKeys(Protocol):
     def get_signing_key(self, kid: str) -> jwt.PyJWK: ...
 
 
+def route_scopes(method: str, path: str) -> tuple[str, ...]:
+    """The scopes the route API Gateway would match for this request demands (empty: a public route)."""
+    if method == "OPTIONS":
+        return ROUTE_SCOPES["OPTIONS /{proxy+}"]
+    return ROUTE_SCOPES.get(f"{method} {path}", ROUTE_SCOPES["$default"])
+
+
 class Authorizer:
-    """The JWT authorizer of one issuer and audience, for the routes in ROUTE_SCOPES."""
+    """The JWT authorizer of one issuer and audience, on the routes of ROUTE_SCOPES."""
 
     def __init__(self, settings: AuthSettings):
         self.issuer, self.audience = settings.issuer, frozenset(settings.audience)
@@ -204,11 +216,11 @@ class Authorizer:
             self.keys_source = str(self.keys.jwks_file)
 
     def authorize(self, method: str, path: str, headers: Mapping[str, str]) -> dict | None:
-        """API Gateway's `requestContext.authorizer.jwt` for a request to an authorized route, None for the other
-        routes; AuthError when the request may not pass. `headers` have lower-case names."""
+        """API Gateway's `requestContext.authorizer.jwt` for a request to an authorized route, None for a public
+        one; AuthError when the request may not pass. `headers` have lower-case names."""
         # Upper-cased as the handler routes methods, so no spelling of one slips past its route's check.
-        needed = ROUTE_SCOPES.get(f"{method.upper()} {path}")
-        if needed is None:
+        needed = route_scopes(method.upper(), path)
+        if not needed:
             return None
         claims = self.verify(bearer_token(headers.get("authorization")))
         granted = token_scopes(claims)
