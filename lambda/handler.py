@@ -6,6 +6,9 @@ A moderation request goes parse -> invoke -> format (see `moderate`):
   format  per-label scores, the thresholds applied and the labels they flag (`format_results`).
 Failures raise `ApiError(code, message)`; `ERROR_STATUS` gives each code its HTTP status and `handle` turns errors
 into JSON responses in one place. Anything unexpected becomes a 500 `internal_error`, its stack trace only in the log.
+`GET /v1/health` answers from a probe of the endpoint cached per warm instance (`HealthProbe`). Each request writes
+one JSON log line that is also a CloudWatch Embedded Metric Format document (`add_metrics`): counts, flags per label,
+latencies and errors by code become CloudWatch metrics without any call or dependency.
 
 Standard library + boto3 only. Configuration is read from the environment once, at cold start; an invalid
 environment fails the cold start with a message naming the variable.
@@ -19,6 +22,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -67,6 +71,22 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_MAX_TEXTS = 64
 DEFAULT_MAX_TEXT_CHARS = 5000
 DEFAULT_MAX_BODY_BYTES = 262_144
+DEFAULT_HEALTH_CACHE_SECONDS = 30.0
+# A failed probe is reused for at most this long (HEALTH_CACHE_SECONDS if shorter): endpoint failures are often brief
+# (a serverless endpoint scaling from zero, a throttled burst, a model loading, for which the API says Retry-After: 5),
+# so recovery shows within seconds, while an outage still costs at most one endpoint call per 5 s per instance.
+FAILED_PROBE_CACHE_SECONDS = 5.0
+# Metrics (`add_metrics`): namespace, the Service dimension's default, and every metric with its CloudWatch unit, plus
+# one Flags_<label> (Count) per label. terraform/modules/monitoring graphs and alarms on exactly these names; a test
+# there reads them from this file, so the two cannot drift apart.
+METRICS_NAMESPACE = "toxiguard"
+DEFAULT_METRICS_SERVICE = "toxiguard-api"
+METRIC_UNITS = {
+    "Requests": "Count", "Latency": "Milliseconds", "ModelLatency": "Milliseconds", "TextsScored": "Count",
+    "FlaggedTexts": "Count", "FlaggedShare": "None", "Errors": "Count", "HealthProbeCalls": "Count",
+}  # fmt: skip
+FLAG_METRIC_PREFIX = "Flags_"
+SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")  # a Lambda function name fits
 
 logger = logging.getLogger("toxiguard.api")
 
@@ -92,6 +112,8 @@ class Settings:
     read_timeout_seconds: float = 5.0
     max_attempts: int = 3
     log_level: str = "INFO"
+    health_cache_seconds: float = DEFAULT_HEALTH_CACHE_SECONDS
+    metrics_service: str = DEFAULT_METRICS_SERVICE
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -117,6 +139,8 @@ class Settings:
             read_timeout_seconds=_setting(environ, "SAGEMAKER_READ_TIMEOUT_SECONDS", float, 5.0),
             max_attempts=_setting(environ, "SAGEMAKER_MAX_ATTEMPTS", int, 3),
             log_level=log_level,
+            health_cache_seconds=_setting(environ, "HEALTH_CACHE_SECONDS", float, DEFAULT_HEALTH_CACHE_SECONDS),
+            metrics_service=_metrics_service(environ),
         )
 
 
@@ -132,6 +156,15 @@ def _setting(environ: Mapping[str, str], name: str, kind: type = str, default: A
     if kind is not str and not 0 < value < float("inf"):
         raise ConfigurationError(f"{name}={raw!r} must be a positive {kind.__name__}")
     return value
+
+
+def _metrics_service(environ: Mapping[str, str]) -> str:
+    """The metrics' Service dimension: METRICS_SERVICE, else the Lambda function's name, else toxiguard-api."""
+    service = environ.get("METRICS_SERVICE", "").strip() or environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip()
+    service = service or DEFAULT_METRICS_SERVICE
+    if not SERVICE_NAME.fullmatch(service):
+        raise ConfigurationError(f"METRICS_SERVICE={service!r} must be 1-255 letters, digits, '.', '_' or '-'")
+    return service
 
 
 def _thresholds(raw: str, labels: tuple[str, ...]) -> tuple[float, ...]:
@@ -381,14 +414,82 @@ def format_results(rows: list[list[float]], thresholds: tuple[float, ...], label
     return results
 
 
+def flag_metrics(results: list[dict], labels: tuple[str, ...]) -> dict[str, int | float]:
+    """TextsScored, FlaggedTexts, FlaggedShare (of this request's texts) and Flags_<label>, from format_results."""
+    flagged = sum(result["flagged"] for result in results)
+    counts = {f"{FLAG_METRIC_PREFIX}{label}": sum(label in result["labels"] for result in results) for label in labels}
+    return {"TextsScored": len(results), "FlaggedTexts": flagged, "FlaggedShare": flagged / len(results), **counts}
+
+
+# --- Health probe -----------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """One InvokeEndpoint call with the health check text: its latency, or the endpoint error it met."""
+
+    checked_at: float  # time.time() when the answer came back, for the response
+    checked_monotonic: float  # time.monotonic() at the same moment, for the age
+    latency_ms: float | None = None
+    error: EndpointError | None = None
+
+    def age_seconds(self) -> float:
+        return time.monotonic() - self.checked_monotonic
+
+    def expired(self, settings: Settings) -> bool:
+        reuse_seconds = settings.health_cache_seconds
+        if self.error is not None:
+            reuse_seconds = min(reuse_seconds, FAILED_PROBE_CACHE_SECONDS)
+        return self.age_seconds() >= reuse_seconds
+
+
+def probe_endpoint(settings: Settings, client) -> Probe:
+    """One real InvokeEndpoint call: the function's role may call nothing else. Errors other than the endpoint's
+    (a deployment bug such as AccessDenied) propagate: they become a 500 with the stack trace, and are not cached."""
+    try:
+        _, latency_ms = invoke_model(client, settings, [HEALTH_CHECK_TEXT])
+    except EndpointError as error:
+        return Probe(time.time(), time.monotonic(), error=error)
+    return Probe(time.time(), time.monotonic(), latency_ms=latency_ms)
+
+
+class HealthProbe:
+    """The warm instance's last probe, reused while fresh: anonymous health checks make at most one endpoint call per
+    HEALTH_CACHE_SECONDS (a failure is reused for FAILED_PROBE_CACHE_SECONDS at most).
+
+    Lambda runs one request at a time per instance; the local gateway runs several, so one probe runs at a time. While
+    it runs, other callers answer with the previous probe (its age says how old); only the callers of a cold instance,
+    which has no previous probe, wait for it.
+    """
+
+    def __init__(self):
+        self._last: Probe | None = None
+        self._probing = threading.Lock()
+
+    def result(self, settings: Settings, client) -> tuple[Probe, bool]:
+        """The probe to answer with, and whether this call made it."""
+        last = self._last
+        if last is not None and not last.expired(settings):
+            return last, False
+        if not self._probing.acquire(blocking=last is None):
+            return last, False
+        try:
+            last = self._last  # another caller may have probed while this one waited
+            if last is not None and not last.expired(settings):
+                return last, False
+            self._last = probe_endpoint(settings, client)
+            return self._last, True
+        finally:
+            self._probing.release()
+
+
 # --- Routes -----------------------------------------------------------------------------------------------------------
 def moderate(request: HttpRequest, request_id: str, settings: Settings, client, log: dict) -> Response:
     texts, thresholds = parse_moderation(request, settings)
     log["texts"] = len(texts)
     logger.debug("texts", extra={"fields": {"request_id": request_id, "text_content": texts}})
-    rows, log["model_latency_ms"] = invoke_model(client, settings, texts)
+    rows, model_latency_ms = invoke_model(client, settings, texts)
+    log["ModelLatency"] = round(model_latency_ms, 3)
     results = format_results(rows, thresholds, settings.labels)
-    log["flags"] = {label: sum(label in result["labels"] for result in results) for label in settings.labels}
+    log.update(flag_metrics(results, settings.labels))
     return Response(200, {
         "request_id": request_id,
         "model_version": settings.model_version,
@@ -398,16 +499,22 @@ def moderate(request: HttpRequest, request_id: str, settings: Settings, client, 
 
 
 def health(settings: Settings, client, log: dict) -> Response:
-    """One real InvokeEndpoint call: the function's role may call nothing else."""
-    status = {"status": "ok", "model_version": settings.model_version}
-    try:
-        _, latency_ms = invoke_model(client, settings, [HEALTH_CHECK_TEXT])
-    except EndpointError as error:
-        note_error(log, error)
+    """The endpoint's state from the instance's cached probe, and how old that probe is."""
+    probe, probed_now = HEALTH_PROBE.result(settings, client)
+    log["HealthProbeCalls"] = int(probed_now)
+    if probed_now and probe.error is None:
+        log["ModelLatency"] = round(probe.latency_ms, 3)
+    status = {
+        "status": "ok",
+        "model_version": settings.model_version,
+        "checked_at": utc_timestamp(probe.checked_at),
+        "age_seconds": round(probe.age_seconds(), 3),
+    }
+    if probe.error is not None:
+        note_error(log, probe.error)
         endpoint = {"name": settings.endpoint_name, "reachable": False}
-        return Response(503, {**status, "status": "unavailable", "endpoint": endpoint, "error": error.body()})
-    log["model_latency_ms"] = latency_ms
-    endpoint = {"name": settings.endpoint_name, "reachable": True, "latency_ms": round(latency_ms, 3)}
+        return Response(503, {**status, "status": "unavailable", "endpoint": endpoint, "error": probe.error.body()})
+    endpoint = {"name": settings.endpoint_name, "reachable": True, "latency_ms": round(probe.latency_ms, 3)}
     return Response(200, {**status, "endpoint": endpoint})
 
 
@@ -443,7 +550,7 @@ def origin_allowed(origin: str, settings: Settings) -> bool:
 
 def note_error(log: dict, error: ApiError) -> None:
     """The error code and, for endpoint failures, the AWS error code or botocore exception behind it."""
-    log["error"] = error.code
+    log["ErrorCode"] = error.code
     if isinstance(error.__cause__, ClientError):
         log["upstream_error"] = error.__cause__.response.get("Error", {}).get("Code")
     elif error.__cause__ is not None:
@@ -468,12 +575,12 @@ def handle(event: Mapping[str, Any], context: Any, settings: Settings, client) -
         response = Response(error.status, {"error": error.body()}, error.headers)
         note_error(log, error)
     except Exception:
-        message = "an unexpected error occurred; quote the request id when reporting it"
-        response = Response(500, {"error": ApiError("internal_error", message).body()})
-        log["error"], exc_info = "internal_error", sys.exc_info()
-    log.update(status=response.status, latency_ms=round((time.perf_counter() - started) * 1000, 3))
-    if "model_latency_ms" in log:
-        log["model_latency_ms"] = round(log["model_latency_ms"], 3)
+        error = ApiError("internal_error", "an unexpected error occurred; quote the request id when reporting it")
+        response = Response(500, {"error": error.body()})
+        note_error(log, error)
+        exc_info = sys.exc_info()
+    log.update(status=response.status, Latency=round((time.perf_counter() - started) * 1000, 3))
+    add_metrics(log, settings)
     # Endpoint trouble (429, 502-504) is worth a warning; client mistakes are routine.
     level = logging.ERROR if exc_info else logging.WARNING if response.status >= 429 else logging.INFO
     logger.log(level, "request", exc_info=exc_info, extra={"fields": log})
@@ -489,12 +596,41 @@ def handle(event: Mapping[str, Any], context: Any, settings: Settings, client) -
             "isBase64Encoded": False}  # fmt: skip
 
 
+def add_metrics(log: dict, settings: Settings) -> None:
+    """Make the request's log line a CloudWatch Embedded Metric Format document (standard library, stdout only).
+
+    The routes put metric values in the line under their metric names (METRIC_UNITS, Flags_<label>); these and
+    Requests are published in namespace toxiguard per Service. An error answer adds Errors, per Service and per
+    Service and ErrorCode. The other members (request id, path, status, ...) stay plain properties, searchable in
+    Logs Insights; only counts, shares and latencies are metrics, never anything derived from comment text.
+    """
+    log.update(Service=settings.metrics_service, Requests=1)
+    directives = [metric_directive([["Service"]], [name for name in log if metric_unit(name)])]
+    if "ErrorCode" in log:
+        log["Errors"] = 1
+        directives.append(metric_directive([["Service"], ["Service", "ErrorCode"]], ["Errors"]))
+    log["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": directives}
+
+
+def metric_unit(name: str) -> str | None:
+    return "Count" if name.startswith(FLAG_METRIC_PREFIX) else METRIC_UNITS.get(name)
+
+
+def metric_directive(dimensions: list[list[str]], names: list[str]) -> dict:
+    metrics = [{"Name": name, "Unit": metric_unit(name)} for name in names]
+    return {"Namespace": METRICS_NAMESPACE, "Dimensions": dimensions, "Metrics": metrics}
+
+
+def utc_timestamp(seconds: float) -> str:
+    """ISO 8601 in UTC with milliseconds, e.g. 2026-11-24T10:57:57.624+00:00 (log lines and health answers)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, message, the record's `fields`, and a stack trace if any."""
 
     def format(self, record: logging.LogRecord) -> str:
-        time_utc = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
-        entry = {"time": time_utc, "level": record.levelname, "message": record.getMessage()}
+        entry = {"time": utc_timestamp(record.created), "level": record.levelname, "message": record.getMessage()}
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -502,16 +638,18 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
+    """DEBUG adds the texts line; any other LOG_LEVEL keeps every request line, since it carries the metrics."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     logger.handlers[:] = [handler]  # replaced, not added: a re-import must not duplicate lines
-    logger.setLevel(level)
+    logger.setLevel(min(logging.getLevelName(level), logging.INFO))
     logger.propagate = False  # the Lambda runtime's root handler would re-wrap each line in its text format
 
 
 SETTINGS = Settings.from_environment()
 configure_logging(SETTINGS.log_level)
 SAGEMAKER = make_client(SETTINGS)
+HEALTH_PROBE = HealthProbe()
 
 
 def lambda_handler(event: dict, context: Any) -> dict:

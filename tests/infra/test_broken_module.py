@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import copy_terraform, parse_terraform, run_checkov, terraform_fmt_check
+from .conftest import PROJECT_ROOT, copy_terraform, parse_terraform, run_checkov, terraform_fmt_check
 from .terraform_rules import (
     RULES,
+    HandlerMetrics,
     check_api_authorization,
     check_auth_wiring,
     check_cognito_clients,
+    check_handler_metrics,
     check_iam_least_privilege,
     check_lambda_policy,
     check_prod_requires_auth,
@@ -132,3 +134,23 @@ def test_authentication_fault_is_caught(tmp_path, terraform_tree, fault):
     break_module(copy, Path(directory), pattern, replacement)
     caught = new_violations(rule, parse_terraform(copy), terraform_tree)
     assert any(expected in violation for violation in caught), caught
+
+
+def test_a_metric_renamed_in_the_monitoring_module_alone_is_caught(tmp_path):
+    """FlaggedTexts renamed in the dashboard and the alarm, and Requests graphed for another Service: caught."""
+    copy = copy_terraform(tmp_path)
+    main = copy / "modules" / "monitoring" / "main.tf"
+    text = main.read_text(encoding="utf-8")
+    requests = '"Requests", "Service", var.metrics_service'
+    assert text.count('"FlaggedTexts"') >= 2 and requests in text, (
+        "the monitoring module changed shape: update this test"
+    )
+    text = text.replace('"FlaggedTexts"', '"FlaggedComments"').replace(requests, '"Requests", "Service", var.name')
+    main.write_text(text, encoding="utf-8")
+    metrics = HandlerMetrics.read(PROJECT_ROOT / "lambda" / "handler.py")
+    violations = "\n".join(check_handler_metrics(parse_terraform(copy), metrics))
+    unknown = "aws_cloudwatch_dashboard.this: metric 'FlaggedComments', which lambda/handler.py does not emit"
+    assert unknown in violations
+    assert "aws_cloudwatch_metric_alarm.flagged_share_anomaly: metric 'FlaggedComments'" in violations
+    assert "does not show 'FlaggedTexts'" in violations
+    assert "metric 'Requests' with dimensions ('Service', '${var.name}')" in violations

@@ -3,13 +3,25 @@
 Also a few rules on hand-made trees, for the cases the real tree does not contain.
 """
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from toxiguard.serving.local.auth import RESOURCE_SERVER, ROUTE_SCOPES
 
-from .terraform_rules import RULES, Tree, api_route_table, check_iam_least_privilege, evaluate_condition
+from .conftest import PROJECT_ROOT
+from .terraform_rules import (
+    RULES,
+    HandlerMetrics,
+    Tree,
+    api_route_table,
+    check_handler_metrics,
+    check_iam_least_privilege,
+    evaluate_condition,
+)
+
+HANDLER_FILE = PROJECT_ROOT / "lambda" / "handler.py"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__.removeprefix("check_"))
@@ -95,3 +107,24 @@ def test_validation_conditions_are_evaluated_with_hcl_precedence(condition, expe
     """The prod guard is checked by evaluating it: == binds tighter than &&, && than ||; other forms give None."""
     values = {"auth": "none", "environment": "prod", "allow": False}
     assert evaluate_condition(condition, values) is expected
+
+
+def test_the_dashboard_and_the_flag_rate_alarm_use_exactly_the_handlers_metrics(terraform_tree):
+    metrics = HandlerMetrics.read(HANDLER_FILE)
+    assert {"Requests", "FlaggedTexts", "TextsScored"} <= metrics.names and metrics.flag_prefix == "Flags_"
+    violations = check_handler_metrics(terraform_tree, metrics)
+    assert not violations, "\n".join(violations)
+
+
+def test_a_metric_renamed_in_the_handler_alone_is_caught(terraform_tree):
+    """As if lambda/handler.py renamed HealthProbeCalls and added a metric: the dashboard lags behind both."""
+    metrics = HandlerMetrics.read(HANDLER_FILE)
+    renamed = dataclasses.replace(metrics, names=(metrics.names - {"HealthProbeCalls"}) | {"EndpointProbes"})
+    violations = check_handler_metrics(terraform_tree, renamed)
+    assert any("'HealthProbeCalls', which lambda/handler.py does not emit" in violation for violation in violations)
+    assert any("does not show 'EndpointProbes'" in violation for violation in violations), violations
+
+
+def test_another_namespace_in_the_handler_is_caught(terraform_tree):
+    metrics = dataclasses.replace(HandlerMetrics.read(HANDLER_FILE), namespace="moderation")
+    assert "the handler's namespace is 'moderation'" in "\n".join(check_handler_metrics(terraform_tree, metrics))

@@ -182,6 +182,12 @@ class SageMakerStub:
         )
 
 
+@pytest.fixture(autouse=True)
+def cold_health_probe(monkeypatch):
+    """Every test starts without a cached health probe, as a cold instance does."""
+    monkeypatch.setattr(handler, "HEALTH_PROBE", handler.HealthProbe())
+
+
 @pytest.fixture
 def sagemaker():
     with Stubber(handler.SAGEMAKER) as stubber:

@@ -7,6 +7,9 @@ import dataclasses
 import io
 import json
 import math
+import threading
+import time
+from datetime import datetime
 
 import pytest
 import urllib3.exceptions
@@ -30,6 +33,7 @@ from .conftest import (
     http_api_event,
     load_handler,
     rest_api_event,
+    streaming,
 )
 
 LABELS = tuple(MANIFEST["labels"])
@@ -349,14 +353,111 @@ def test_without_allowed_origins_there_is_no_cors(call, settings, sagemaker):
 # --------------------------------------------------------------------------------------------------
 
 
+def health_check(call, **options) -> tuple[int, dict]:
+    response = call(http_api_event(method="GET", path="/v1/health"), **options)
+    return response["statusCode"], body_of(response)
+
+
+class GatedEndpoint:
+    """Stands in for the SageMaker Runtime client: counts calls, answers valid scores once `gate` is open."""
+
+    def __init__(self):
+        self.calls = 0
+        self.entered = threading.Event()  # a call has started
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def invoke_endpoint(self, **params) -> dict:
+        self.calls += 1
+        self.entered.set()
+        assert self.gate.wait(timeout=10)
+        return {"Body": streaming({"predictions": [[0.0] * 6 for _ in json.loads(params["Body"])["instances"]]})}
+
+
 def test_health_probes_the_endpoint_once(call, sagemaker, event):
     sagemaker.answers(["health check"])
+    before = time.time()
     response = call(event(method="GET", path="/v1/health"))
     body = body_of(response)
     assert response["statusCode"] == 200
     assert body["status"] == "ok" and body["model_version"] == MANIFEST["version"]
     assert body["endpoint"]["name"] == ENDPOINT_NAME and body["endpoint"]["reachable"] is True
     assert body["endpoint"]["latency_ms"] >= 0
+    assert before - 0.001 <= datetime.fromisoformat(body["checked_at"]).timestamp() <= time.time()  # milliseconds
+    assert 0 <= body["age_seconds"] < 1
+
+
+def test_health_answers_from_its_probe_until_it_is_older_than_health_cache_seconds(call, sagemaker, settings):
+    cached = dataclasses.replace(settings, health_cache_seconds=0.2)
+    sagemaker.answers(["health check"])  # one call queued: a second one would fail the stub
+    first = health_check(call, settings=cached)
+    again = health_check(call, settings=cached)
+    assert first[0] == again[0] == 200
+    assert again[1]["checked_at"] == first[1]["checked_at"] and again[1]["age_seconds"] >= first[1]["age_seconds"]
+    assert again[1]["endpoint"] == first[1]["endpoint"]
+
+    time.sleep(0.25)
+    sagemaker.answers(["health check"])
+    status, fresh = health_check(call, settings=cached)
+    assert status == 200 and fresh["checked_at"] > first[1]["checked_at"] and fresh["age_seconds"] < 0.2
+
+
+def test_a_failed_probe_is_reused_for_a_shorter_time(call, sagemaker, settings, monkeypatch):
+    monkeypatch.setattr(handler, "FAILED_PROBE_CACHE_SECONDS", 0.2)
+    sagemaker.fails("ServiceUnavailable", "Service unavailable", 503)
+    first = health_check(call)  # HEALTH_CACHE_SECONDS is 30: the failure is kept for 0.2 s only
+    again = health_check(call)
+    assert first[0] == again[0] == 503 and again[1]["checked_at"] == first[1]["checked_at"]
+    assert again[1]["error"] == first[1]["error"] == {"code": "endpoint_unavailable",
+                                                      "message": "the model endpoint is unavailable"}  # fmt: skip
+
+    time.sleep(0.25)
+    sagemaker.answers(["health check"])
+    assert health_check(call)[0] == 200
+
+
+def test_a_deployment_bug_in_the_probe_is_not_cached(call, sagemaker):
+    """AccessDenied is not the endpoint's state: each health check is a 500 with its stack trace in the log."""
+    for _ in range(2):
+        sagemaker.fails("AccessDeniedException", "not allowed to call InvokeEndpoint", 400)
+        status, body = health_check(call)
+        assert (status, body["error"]["code"]) == (500, "internal_error")
+
+
+def test_concurrent_health_checks_on_a_cold_instance_wait_for_one_probe(call):
+    endpoint = GatedEndpoint()
+    endpoint.gate.clear()
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(health_check(call, client=endpoint))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    assert endpoint.entered.wait(timeout=10)
+    time.sleep(0.1)  # the other callers reach the probe's lock
+    endpoint.gate.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert endpoint.calls == 1 and len(answers) == 8
+    assert {status for status, _ in answers} == {200} and len({body["checked_at"] for _, body in answers}) == 1
+
+
+def test_while_a_probe_runs_other_health_checks_answer_with_the_previous_one(call, settings):
+    cached = dataclasses.replace(settings, health_cache_seconds=0.1)
+    endpoint = GatedEndpoint()
+    _, previous = health_check(call, settings=cached, client=endpoint)
+    time.sleep(0.15)
+    endpoint.gate.clear()
+    endpoint.entered.clear()
+    refreshed = []
+    prober = threading.Thread(target=lambda: refreshed.append(health_check(call, settings=cached, client=endpoint)))
+    prober.start()
+    assert endpoint.entered.wait(timeout=10)
+
+    status, meanwhile = health_check(call, settings=cached, client=endpoint)  # does not wait for the probe
+    assert status == 200 and meanwhile["checked_at"] == previous["checked_at"] and meanwhile["age_seconds"] >= 0.15
+
+    endpoint.gate.set()
+    prober.join(timeout=10)
+    assert endpoint.calls == 2 and refreshed[0][1]["checked_at"] > previous["checked_at"]
 
 
 @pytest.mark.parametrize(
@@ -490,7 +591,7 @@ def test_deployment_bugs_are_a_500_with_the_trace_only_in_the_log(call, sagemake
     assert (response["statusCode"], error_code(response)) == (500, "internal_error")
     assert "Traceback" not in response["body"] and code not in response["body"]
     (line,) = logs.lines
-    assert line["level"] == "ERROR" and line["error"] == "internal_error"
+    assert line["level"] == "ERROR" and line["ErrorCode"] == "internal_error"
     assert "Traceback" in line["exception"] and code in line["exception"]
 
 
@@ -521,9 +622,10 @@ def test_one_json_log_line_per_request_with_counts_and_no_text(call, sagemaker, 
     assert line["lambda_request_id"] == context.aws_request_id
     assert (line["method"], line["path"], line["status"], line["texts"]) == ("POST", "/v1/moderate", 200, 2)
     expected_flags = {label: int(score >= THRESHOLDS[label]) for label, score in zip(LABELS, ABUSIVE_ROW, strict=True)}
-    assert line["flags"] == expected_flags and sum(expected_flags.values()) >= 3
-    assert line["latency_ms"] >= line["model_latency_ms"] >= 0
-    assert "error" not in line
+    assert {label: line[f"Flags_{label}"] for label in LABELS} == expected_flags and sum(expected_flags.values()) >= 3
+    assert (line["TextsScored"], line["FlaggedTexts"], line["FlaggedShare"]) == (2, 1, 0.5)
+    assert line["Latency"] >= line["ModelLatency"] >= 0
+    assert "ErrorCode" not in line and "Errors" not in line
     assert not any(word in logs.raw[0] for word in ("idiot", "citation"))
 
 
@@ -532,12 +634,12 @@ def test_errors_are_logged_with_their_code_and_the_aws_error_behind_them(call, s
     call(http_api_event(body={"text": RUDE}))
     (line,) = logs.lines
     assert line["level"] == "WARNING" and line["status"] == 429
-    assert (line["error"], line["upstream_error"]) == ("endpoint_throttled", "ThrottlingException")
+    assert (line["ErrorCode"], line["upstream_error"]) == ("endpoint_throttled", "ThrottlingException")
 
 
 def test_rejected_texts_are_not_logged_either(call, logs):
     call(http_api_event(body={"text": "secret-comment-" + "x" * 5000}))
-    assert logs.lines[0]["error"] == "text_too_long" and "secret-comment" not in logs.raw[0]
+    assert logs.lines[0]["ErrorCode"] == "text_too_long" and "secret-comment" not in logs.raw[0]
 
 
 def test_debug_level_logs_the_text(sagemaker):
@@ -576,7 +678,7 @@ def test_defaults():
     assert settings.thresholds == tuple(THRESHOLDS[label] for label in LABELS)
     assert (settings.max_texts, settings.max_text_chars, settings.max_body_bytes) == (64, 5000, 262_144)
     assert (settings.connect_timeout_seconds, settings.read_timeout_seconds, settings.max_attempts) == (1.0, 5.0, 3)
-    assert (settings.allowed_origins, settings.log_level) == (frozenset(), "INFO")
+    assert (settings.allowed_origins, settings.log_level, settings.health_cache_seconds) == (frozenset(), "INFO", 30)
 
 
 def test_allowed_origins_are_parsed():
@@ -605,6 +707,9 @@ def test_allowed_origins_are_parsed():
         ("SAGEMAKER_CONNECT_TIMEOUT_SECONDS", "inf"),
         ("SAGEMAKER_MAX_ATTEMPTS", "2.5"),
         ("LOG_LEVEL", "LOUD"),
+        ("HEALTH_CACHE_SECONDS", "0"),
+        ("HEALTH_CACHE_SECONDS", "soon"),
+        ("METRICS_SERVICE", "toxiguard api"),
     ],
 )
 def test_an_invalid_environment_fails_the_cold_start_naming_the_variable(variable, value):

@@ -11,6 +11,15 @@ locals {
   api_dimensions      = { ApiId = var.api_id, Stage = var.api_stage }
   endpoint_dimensions = { EndpointName = var.endpoint_name, VariantName = var.variant_name }
 
+  # The handler's own metrics (METRICS_NAMESPACE, METRIC_UNITS and FLAG_METRIC_PREFIX in lambda/handler.py), each
+  # published per Service, Errors also per Service and ErrorCode. A structure test holds the names used below to
+  # the ones the handler emits.
+  metrics_namespace   = "toxiguard"
+  service_dimensions  = { Service = var.metrics_service }
+  latency_percentiles = ["p50", "p90", "p99"]
+  # Errors of every ErrorCode that occurred: SEARCH finds the codes, so the dashboard needs no list of them.
+  errors_by_code = "SEARCH('{${local.metrics_namespace},ErrorCode,Service} MetricName=\"Errors\" Service=\"${var.metrics_service}\"', 'Sum', ${local.period_seconds})"
+
   # Single-metric alarms. rollback = true marks the endpoint's own alarms, which SageMaker watches during
   # blue/green deployments: they must describe the new model's health only, not the API or Lambda around it.
   metric_alarms = {
@@ -157,6 +166,241 @@ resource "aws_cloudwatch_metric_alarm" "single_metric" {
   ok_actions    = local.alarm_actions
 
   tags = var.tags
+}
+
+# A change in what the model flags is the drift signal of a moderation service: a new model, new thresholds, a
+# broken model that flags everything or nothing, or a change in the comments themselves. The watched value is the
+# share of all texts scored in a period that were flagged (sums of FlaggedTexts over TextsScored): the rate at which
+# comments are flagged. The mean of per-request FlaggedShare would weigh a 64-text batch like a single comment.
+# Periods with fewer than flagged_share_min_texts texts give no data point: a share of a handful of texts is noise.
+# Both directions alarm: fewer flags can mean a broken model just as well.
+resource "aws_cloudwatch_metric_alarm" "flagged_share_anomaly" {
+  alarm_name          = "${var.name}-flagged-share-anomaly"
+  alarm_description   = "The share of scored texts that were flagged left its expected band (${var.flagged_share_band_width} standard deviations of CloudWatch anomaly detection): the model, its thresholds or the comments changed."
+  comparison_operator = "LessThanLowerOrGreaterThanUpperThreshold"
+  threshold_metric_id = "expected"
+  evaluation_periods  = var.flagged_share_evaluation_periods
+  datapoints_to_alarm = var.flagged_share_evaluation_periods
+  # No traffic, or too little to count, is not a change in flag rate.
+  treat_missing_data = "notBreaching"
+
+  metric_query {
+    id          = "flagged_share"
+    label       = "flagged texts / texts scored"
+    expression  = "IF(texts >= ${var.flagged_share_min_texts}, flagged / texts)"
+    return_data = true
+  }
+
+  metric_query {
+    id          = "expected"
+    label       = "expected flagged share"
+    expression  = "ANOMALY_DETECTION_BAND(flagged_share, ${var.flagged_share_band_width})"
+    return_data = true
+  }
+
+  metric_query {
+    id = "flagged"
+
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "FlaggedTexts"
+      dimensions  = local.service_dimensions
+      period      = var.flagged_share_period_seconds
+      stat        = "Sum"
+    }
+  }
+
+  metric_query {
+    id = "texts"
+
+    metric {
+      namespace   = local.metrics_namespace
+      metric_name = "TextsScored"
+      dimensions  = local.service_dimensions
+      period      = var.flagged_share_period_seconds
+      stat        = "Sum"
+    }
+  }
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = var.tags
+}
+
+################################################################################
+# Dashboard
+################################################################################
+
+# Four rows on the 24-column grid: traffic, latency and errors; flag rates; the flag-rate alarm and API Gateway's
+# errors; the SageMaker endpoint. Handler metrics are per minute except the flag rates, which use the alarm's period.
+resource "aws_cloudwatch_dashboard" "this" {
+  dashboard_name = var.name
+
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type   = "metric"
+        x      = 0
+        y      = 0
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Requests per minute"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = local.period_seconds
+          metrics = [
+            [local.metrics_namespace, "Requests", "Service", var.metrics_service, { label = "handler requests" }],
+            [local.metrics_namespace, "TextsScored", "Service", var.metrics_service, { label = "texts scored" }],
+            [local.metrics_namespace, "HealthProbeCalls", "Service", var.metrics_service, { label = "health probes (endpoint calls)" }],
+            ["AWS/ApiGateway", "Count", "ApiId", var.api_id, "Stage", var.api_stage, { label = "API Gateway requests" }],
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 8
+        y      = 0
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Latency (ms): whole request and InvokeEndpoint call"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          period = local.period_seconds
+          metrics = concat(
+            [for stat in local.latency_percentiles : [local.metrics_namespace, "Latency", "Service", var.metrics_service, { stat = stat, label = "request ${stat}" }]],
+            [for stat in local.latency_percentiles : [local.metrics_namespace, "ModelLatency", "Service", var.metrics_service, { stat = stat, label = "model call ${stat}" }]],
+          )
+          yAxis = { left = { min = 0, label = "ms", showUnits = false } }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 16
+        y      = 0
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Errors per minute by code"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          period = local.period_seconds
+          metrics = [
+            [{ id = "errors", label = "", expression = local.errors_by_code }],
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 0
+        y      = 6
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Flag rate per label (texts flagged / texts scored)"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = var.flagged_share_period_seconds
+          metrics = concat(
+            [[local.metrics_namespace, "TextsScored", "Service", var.metrics_service, { id = "texts", visible = false }]],
+            [for index, label in var.model_labels : [local.metrics_namespace, "Flags_${label}", "Service", var.metrics_service, { id = "flags${index}", visible = false }]],
+            [for index, label in var.model_labels : [{ id = "rate${index}", label = label, expression = "flags${index} / texts" }]],
+          )
+          yAxis = { left = { min = 0, showUnits = false } }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 12
+        y      = 6
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Flagged share"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          period = var.flagged_share_period_seconds
+          metrics = [
+            [local.metrics_namespace, "FlaggedTexts", "Service", var.metrics_service, { id = "flagged", stat = "Sum", visible = false }],
+            [local.metrics_namespace, "TextsScored", "Service", var.metrics_service, { id = "texts", stat = "Sum", visible = false }],
+            [{ id = "share", label = "flagged texts / texts scored (the alarm's value)", expression = "flagged / texts" }],
+            [local.metrics_namespace, "FlaggedShare", "Service", var.metrics_service, { stat = "Average", label = "mean of the requests' shares" }],
+          ]
+          yAxis = { left = { min = 0, showUnits = false } }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 0
+        y      = 12
+        width  = 12
+        height = 6
+        properties = {
+          title       = "Flagged-share alarm and its expected band"
+          region      = data.aws_region.current.region
+          annotations = { alarms = [aws_cloudwatch_metric_alarm.flagged_share_anomaly.arn] }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 12
+        y      = 12
+        width  = 12
+        height = 6
+        properties = {
+          title  = "API Gateway 4xx and 5xx per minute"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = local.period_seconds
+          metrics = [
+            ["AWS/ApiGateway", "4xx", "ApiId", var.api_id, "Stage", var.api_stage, { label = "4xx (throttling, auth, client errors)" }],
+            ["AWS/ApiGateway", "5xx", "ApiId", var.api_id, "Stage", var.api_stage, { label = "5xx" }],
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 0
+        y      = 18
+        width  = 12
+        height = 6
+        properties = {
+          title  = "SageMaker endpoint invocations per minute"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = local.period_seconds
+          metrics = [
+            for name in ["Invocations", "Invocation4XXErrors", "Invocation5XXErrors", "InvocationModelErrors"] :
+            ["AWS/SageMaker", name, "EndpointName", var.endpoint_name, "VariantName", var.variant_name]
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 12
+        y      = 18
+        width  = 12
+        height = 6
+        properties = {
+          title  = "SageMaker ModelLatency"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          period = local.period_seconds
+          metrics = [
+            for stat in local.latency_percentiles :
+            ["AWS/SageMaker", "ModelLatency", "EndpointName", var.endpoint_name, "VariantName", var.variant_name, { stat = stat, label = stat }]
+          ]
+          yAxis = { left = { min = 0, label = "microseconds", showUnits = false } }
+        }
+      },
+    ]
+  })
 }
 
 ################################################################################

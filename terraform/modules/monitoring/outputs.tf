@@ -2,8 +2,19 @@ output "alarm_arns" {
   description = "ARN of every alarm, keyed by its name without the name prefix (e.g. \"api-5xx-rate\")."
   value = merge(
     { "api-5xx-rate" = aws_cloudwatch_metric_alarm.api_5xx_rate.arn },
+    { "flagged-share-anomaly" = aws_cloudwatch_metric_alarm.flagged_share_anomaly.arn },
     { for key, alarm in aws_cloudwatch_metric_alarm.single_metric : key => alarm.arn },
   )
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (the same as var.name)."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "dashboard_arn" {
+  description = "ARN of the CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.this.dashboard_arn
 }
 
 output "endpoint_rollback_alarm_names" {

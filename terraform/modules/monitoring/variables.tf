@@ -64,6 +64,26 @@ variable "variant_name" {
   }
 }
 
+variable "metrics_service" {
+  description = "Service dimension of the handler's metrics (namespace toxiguard): the handler's METRICS_SERVICE, which on Lambda defaults to the function's name."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", var.metrics_service))
+    error_message = "metrics_service must be 1-255 letters, digits, '.', '_' or '-', starting with a letter or digit (what the handler accepts)."
+  }
+}
+
+variable "model_labels" {
+  description = "The model's labels (the manifest's labels, MODEL_LABELS): the handler publishes one Flags_ metric per label (Flags_toxic, ...), and the dashboard graphs each one's flag rate."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.model_labels) > 0 && length(distinct(var.model_labels)) == length(var.model_labels) && alltrue([for label in var.model_labels : can(regex("^[a-z][a-z0-9_]*$", label))])
+    error_message = "model_labels must be distinct, non-empty snake_case names."
+  }
+}
+
 ################################################################################
 # Thresholds
 ################################################################################
@@ -120,6 +140,55 @@ variable "evaluation_periods" {
   validation {
     condition     = var.evaluation_periods >= 1 && var.evaluation_periods <= 60 && floor(var.evaluation_periods) == var.evaluation_periods
     error_message = "evaluation_periods must be a whole number between 1 and 60."
+  }
+}
+
+variable "flagged_share_band_width" {
+  description = "Width of the flagged-share alarm's anomaly detection band, in standard deviations (ANOMALY_DETECTION_BAND's second argument): wider alarms on larger changes only."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.flagged_share_band_width > 0 && var.flagged_share_band_width <= 10
+    error_message = "flagged_share_band_width must be > 0 and <= 10 standard deviations."
+  }
+}
+
+variable "flagged_share_period_seconds" {
+  description = "Period, in seconds, over which the flagged share (flagged texts / texts scored) is computed for its alarm and the dashboard's flag rates."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.flagged_share_period_seconds >= 60 && var.flagged_share_period_seconds <= 86400 && var.flagged_share_period_seconds % 60 == 0
+    error_message = "flagged_share_period_seconds must be a multiple of 60 from 60 to 86400."
+  }
+}
+
+variable "flagged_share_evaluation_periods" {
+  description = "Consecutive periods of flagged_share_period_seconds outside the band before the flagged-share alarm fires."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.flagged_share_evaluation_periods >= 1 && floor(var.flagged_share_evaluation_periods) == var.flagged_share_evaluation_periods
+    error_message = "flagged_share_evaluation_periods must be a whole number >= 1."
+  }
+
+  validation {
+    condition     = var.flagged_share_evaluation_periods * var.flagged_share_period_seconds <= 86400
+    error_message = "flagged_share_evaluation_periods x flagged_share_period_seconds must be at most 86400 s (one day), the longest an alarm evaluates."
+  }
+}
+
+variable "flagged_share_min_texts" {
+  description = "Texts a period needs before its flagged share counts for the alarm: periods with fewer give no data point (a share of a few texts is noise)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.flagged_share_min_texts >= 1 && floor(var.flagged_share_min_texts) == var.flagged_share_min_texts
+    error_message = "flagged_share_min_texts must be a whole number >= 1."
   }
 }
 

@@ -133,6 +133,8 @@ module "monitoring" {
   lambda_function_name = local.lambda_function_name
   endpoint_name        = local.endpoint_name
   variant_name         = module.model_endpoint.variant_name
+  metrics_service      = local.lambda_function_name # the handler's Service dimension: its function's name by default
+  model_labels         = var.model_labels
   alarm_email          = var.alarm_email
   tags                 = var.tags
 }
