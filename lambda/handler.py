@@ -41,7 +41,7 @@ REQUEST_FIELDS = ("text", "texts", "threshold")
 HEALTH_CHECK_TEXT = "health check"
 CORS_PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "content-type",
+    "Access-Control-Allow-Headers": "authorization, content-type",  # a signed-in page sends its token
     "Access-Control-Max-Age": "600",
 }
 # The one place error codes get their HTTP status; docs/openapi.yaml documents the same table (a test compares them).

@@ -290,7 +290,7 @@ def test_preflight_from_an_allowed_origin(call, event, path):
     assert response["headers"]["Access-Control-Allow-Origin"] == ORIGIN
     assert response["headers"]["Vary"] == "Origin"
     assert response["headers"]["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
-    assert response["headers"]["Access-Control-Allow-Headers"] == "content-type"
+    assert response["headers"]["Access-Control-Allow-Headers"] == "authorization, content-type"
     assert response["headers"]["Access-Control-Max-Age"] == "600"
 
 

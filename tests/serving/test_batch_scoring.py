@@ -46,7 +46,6 @@ HANDLER_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "test",
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9",  # discard port: nothing leaves the machine
-    "LOG_LEVEL": "ERROR",  # one line per request is the handler tests' business
 }
 
 

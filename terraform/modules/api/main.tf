@@ -126,7 +126,7 @@ data "archive_file" "handler" {
 }
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_50:X-Ray tracing needs xray:PutTraceSegments on Resource "*", which would break the wildcard-free role; the handler logs latency_ms and model_latency_ms per request instead. PassThrough keeps upstream trace headers.
+  #checkov:skip=CKV_AWS_50:X-Ray tracing needs xray:PutTraceSegments on Resource "*", which would break the wildcard-free role; the handler logs Latency and ModelLatency (EMF metrics) per request instead. PassThrough keeps upstream trace headers.
   #checkov:skip=CKV_AWS_116:API Gateway invokes the function synchronously; a dead-letter queue only applies to asynchronous invocations.
   #checkov:skip=CKV_AWS_117:The function only calls the public SageMaker Runtime API; a VPC would need NAT or interface endpoints (cost) and protects nothing here.
   #checkov:skip=CKV_AWS_173:Environment variables hold no secrets (endpoint name, version, thresholds, origins); Lambda encrypts them at rest with its AWS managed key.
