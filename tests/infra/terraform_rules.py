@@ -135,13 +135,20 @@ def first(body: dict, block: str) -> dict:
 
 
 def resolve_local(tree: Tree, directory: str, value):
-    """For "${local.x}", the value of local x in that directory (one level deep); any other value as it is."""
+    """For "${local.x}" or "${local.x.key}", that local's value in that directory (or its literal map's entry; one
+    level deep); any other value as it is."""
     target = reference(value)
     if not target or not target.startswith("local."):
         return value
+    name, *keys = target.removeprefix("local.").split(".")
     for local in tree.blocks("locals", directory=directory):
-        if local.name == target.removeprefix("local."):
-            return local.body
+        if local.name == name:
+            resolved = local.body
+            for key in keys:
+                if not isinstance(resolved, dict) or key not in resolved:
+                    return value
+                resolved = resolved[key]
+            return resolved
     return value
 
 
@@ -291,15 +298,62 @@ def check_versions_pinned(tree: Tree) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Condition:
+    test: str  # StringEquals, ArnLike, ForAllValues:StringNotEquals, ...
+    variable: str  # the condition key as written (IAM compares keys case-insensitively)
+    values: tuple
+
+
+@dataclass(frozen=True)
 class Statement:
     where: str
     effect: str
     actions: list
     not_actions: list
     resources: list
-    condition_keys: set
+    conditions: tuple
     principals: set
     key_policy: bool  # the policy of an aws_kms_key, where Resource "*" means that key
+    sid: str = ""
+    file: str = ""  # path relative to terraform/
+    per_environment: bool = False  # a bootstrap document made once per environment (for_each over the scopes)
+
+    def conditions_on(self, key: str) -> list[Condition]:
+        return [condition for condition in self.conditions if condition.variable.lower() == key.lower()]
+
+
+def document_conditions(statement: dict) -> tuple:
+    """An aws_iam_policy_document statement's conditions: `condition` blocks, and `dynamic "condition"` blocks over a
+    literal map (`for_each = { "aws:RequestTag/Project" = var.project, ... }`) expanded into one per entry. A dynamic
+    block over anything else is kept as its template (the keys it makes are not known without evaluating it)."""
+    conditions = [condition_of(block) for block in as_list(statement.get("condition"))]
+    for entry in as_list(statement.get("dynamic")):
+        if "condition" in entry:
+            template, for_each = first(entry["condition"], "content"), entry["condition"].get("for_each")
+            items = for_each.items() if isinstance(for_each, dict) else [(None, None)]
+            conditions += [condition_of(template, key, value) for key, value in items]
+    return tuple(conditions)
+
+
+def condition_of(block: dict, key: str | None = None, value: str | None = None) -> Condition:
+    """A condition block, with a dynamic block's `condition.key` and `condition.value` filled in when given."""
+
+    def fill(text) -> str:
+        text = str(text)
+        return text if key is None else text.replace("${condition.key}", key).replace("${condition.value}", str(value))
+
+    return Condition(
+        fill(block.get("test", "")), fill(block.get("variable", "")), tuple(map(fill, as_list(block.get("values"))))
+    )
+
+
+def json_conditions(statement: dict) -> tuple:
+    """A JSON policy statement's Condition ({"StringEquals": {"aws:SourceAccount": "..."}}) as Conditions."""
+    return tuple(
+        Condition(test, key, tuple(as_list(values)))
+        for test, keys in statement.get("Condition", {}).items()
+        for key, values in keys.items()
+    )
 
 
 def principal_identifiers(principal) -> set[str]:
@@ -330,13 +384,16 @@ def policy_statements(tree: Tree, directory: str | None = None) -> Iterator[Stat
                 actions=as_list(resolve_local(tree, document.directory, statement.get("actions"))),
                 not_actions=as_list(statement.get("not_actions")),
                 resources=as_list(statement.get("resources")) + as_list(statement.get("not_resources")),
-                condition_keys={condition.get("variable") for condition in as_list(statement.get("condition"))},
+                conditions=document_conditions(statement),
                 principals={
                     identifier
                     for principals in as_list(statement.get("principals"))
                     for identifier in as_list(principals.get("identifiers"))
                 },
                 key_policy=document.address in key_policy_documents,
+                sid=str(statement.get("sid", "")),
+                file=document.file,
+                per_environment="for_each" in document.body,
             )
     for resource in tree.blocks("resource", directory=directory):
         for attribute in ("policy", "assume_role_policy"):
@@ -350,9 +407,11 @@ def policy_statements(tree: Tree, directory: str | None = None) -> Iterator[Stat
                     actions=as_list(statement.get("Action")),
                     not_actions=as_list(statement.get("NotAction")),
                     resources=as_list(statement.get("Resource")) + as_list(statement.get("NotResource")),
-                    condition_keys={key for test in statement.get("Condition", {}).values() for key in test},
+                    conditions=json_conditions(statement),
                     principals=principal_identifiers(statement.get("Principal")),
                     key_policy=resource.type == "aws_kms_key",
+                    sid=str(statement.get("Sid", "")),
+                    file=resource.file,
                 )
 
 
@@ -388,7 +447,7 @@ def check_iam_least_privilege(tree: Tree) -> list[str]:
             for action in statement.actions:
                 if action not in RESOURCE_WILDCARD_ALLOWLIST:
                     violations.append(f"{statement.where}: {action!r} on Resource '*' (not in the allowlist)")
-                elif (key := RESOURCE_WILDCARD_ALLOWLIST[action]) and key not in statement.condition_keys:
+                elif (key := RESOURCE_WILDCARD_ALLOWLIST[action]) and not statement.conditions_on(key):
                     violations.append(f"{statement.where}: {action!r} on Resource '*' without a {key} condition")
     return violations
 

@@ -8,9 +8,14 @@ passes every check, so the copying and parsing are not what the broken copies tr
 import re
 from pathlib import Path
 
-import pytest
-
-from .conftest import copy_terraform, parse_terraform, run_checkov, terraform_fmt_check
+from .conftest import (
+    break_terraform,
+    copy_terraform,
+    new_violations,
+    parse_terraform,
+    run_checkov,
+    terraform_fmt_check,
+)
 from .terraform_rules import RULES, check_iam_least_privilege, check_lambda_policy, check_variables_typed_and_described
 
 API_MODULE = Path("modules/api")
@@ -18,18 +23,7 @@ INVOKE_ENDPOINT = '"sagemaker:InvokeEndpoint"'
 
 
 def break_api_module(copy: Path, pattern: str, replacement: str) -> Path:
-    """Apply one regex substitution to the first .tf file of the api module that matches; return that file."""
-    for path in sorted((copy / API_MODULE).glob("*.tf")):
-        text = path.read_text(encoding="utf-8")
-        broken, count = re.subn(pattern, replacement, text, count=1, flags=re.MULTILINE)
-        if count:
-            path.write_text(broken, encoding="utf-8")
-            return path
-    pytest.fail(f"nothing in {API_MODULE}/*.tf matches {pattern!r}: the module changed shape, update this test")
-
-
-def new_violations(rule, broken_tree, terraform_tree) -> set[str]:
-    return set(rule(broken_tree)) - set(rule(terraform_tree))
+    return break_terraform(copy, API_MODULE, pattern, replacement)
 
 
 def test_unbroken_copy_passes_every_check(tmp_path):
