@@ -697,6 +697,13 @@ data "aws_iam_policy_document" "training_trust" {
       type        = "Service"
       identifiers = ["sagemaker.amazonaws.com"]
     }
+
+    # Confused-deputy guard: only SageMaker acting for this account may assume the role.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
   }
 }
 

@@ -60,6 +60,10 @@ READ_ONLY_WILDCARD = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*\*$")
 
 REFERENCE = re.compile(r"^\$\{([^{}]*)\}$")  # a value that is exactly one reference: "${var.x}"
 
+# A statement letting an AWS service in must say for which account or resource it acts (confused deputy).
+SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$")
+SOURCE_KEYS = ("aws:SourceAccount", "aws:SourceArn")
+
 
 @dataclass(frozen=True)
 class Block:
@@ -497,6 +501,23 @@ def check_lambda_policy(tree: Tree) -> list[str]:
 
 
 ################################################################################
+# IAM: service principals
+################################################################################
+
+
+def check_service_principals_scoped(tree: Tree) -> list[str]:
+    """Every Allow statement letting an AWS service in (a role's trust policy; a key, bucket or topic policy) carries
+    aws:SourceAccount or aws:SourceArn, so the service acts only for this account (confused deputy)."""
+    return [
+        f"{statement.where} ({statement.sid or 'no sid'}): {services} without aws:SourceAccount or aws:SourceArn"
+        for statement in policy_statements(tree)
+        if statement.effect == "Allow"
+        and (services := sorted(p for p in statement.principals if SERVICE_PRINCIPAL.match(str(p))))
+        and not any(statement.conditions_on(key) for key in SOURCE_KEYS)
+    ]
+
+
+################################################################################
 # Wiring: Lambda -> endpoint, API -> Lambda
 ################################################################################
 
@@ -692,6 +713,7 @@ RULES: list[Callable[[Tree], list[str]]] = [
     check_versions_pinned,
     check_iam_least_privilege,
     check_lambda_policy,
+    check_service_principals_scoped,
     check_lambda_endpoint_wiring,
     check_rollback_alarms_wired,
     check_api_routes,
