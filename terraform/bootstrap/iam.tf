@@ -32,10 +32,12 @@ locals {
         "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.project}-${env}*",
         "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:TargetTracking-endpoint/${var.project}-${env}*",
       ]
-      topics   = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.project}-${env}*"
-      aliases  = "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.project}-${env}*"
-      roles    = "arn:${local.partition}:iam::${local.account_id}:role/${var.project}-${env}*"
-      policies = "arn:${local.partition}:iam::${local.account_id}:policy/${var.project}-${env}*"
+      topics    = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.project}-${env}*"
+      aliases   = "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.project}-${env}*"
+      roles     = "arn:${local.partition}:iam::${local.account_id}:role/${var.project}-${env}*"
+      policies  = "arn:${local.partition}:iam::${local.account_id}:policy/${var.project}-${env}*"
+      endpoints = "arn:${local.partition}:sagemaker:${var.region}:${local.account_id}:endpoint/${var.project}-${env}*"
+      tables    = "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.project}-${env}*"
     }
   }
 
@@ -278,8 +280,8 @@ data "aws_iam_policy_document" "publish" {
 # Deploy role policies: what terraform apply of one environment needs, scoped to that environment's names
 ################################################################################
 
-# Two documents: as one they come within a few hundred characters of IAM's 6,144-character limit for a managed
-# policy (longer project or region names would pass it).
+# Three documents: as one they would pass IAM's 6,144-character limit for a managed policy. IAM has its own, being
+# what holds the permissions boundary.
 data "aws_iam_policy_document" "deploy_serving" {
   #checkov:skip=CKV_AWS_356:Only statement KmsCreateEnvironmentKey: KMS authorizes a new key's tags (kms:TagResource with CreateKey) before the key has an ARN, so Resource must be "*"; aws:RequestTag limits it to this environment's Project/Environment tags. Every other statement names its resources.
   for_each = local.scopes
@@ -441,7 +443,7 @@ data "aws_iam_policy_document" "deploy_serving" {
   }
 }
 
-data "aws_iam_policy_document" "deploy_site_and_iam" {
+data "aws_iam_policy_document" "deploy_web" {
   for_each = local.scopes
 
   statement {
@@ -514,19 +516,38 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
       local.cloudfront_arns.response_headers_policies,
     ]
   }
+}
 
+data "aws_iam_policy_document" "deploy_iam" {
+  for_each = local.scopes
+
+  # A role of the stack is created, and given permissions, only with this environment's permissions boundary, so no
+  # policy a deploy role writes can let a role do more than the boundary allows. iam:PermissionsBoundary is the
+  # boundary the request sets (CreateRole, PutRolePermissionsBoundary) or the one the role has (PutRolePolicy).
+  statement {
+    sid       = "IamRolesWithBoundary"
+    actions   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"]
+    resources = [each.value.roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.permissions_boundary[each.key].arn]
+    }
+  }
+
+  # Taking permissions away needs no boundary: an apply can still clean up a role made before the boundary existed.
   statement {
     sid = "IamRolesWrite"
     actions = [
-      "iam:CreateRole",
       "iam:DeleteRole",
       "iam:UpdateRole",
       "iam:UpdateRoleDescription",
       "iam:UpdateAssumeRolePolicy",
       "iam:TagRole",
       "iam:UntagRole",
-      "iam:PutRolePolicy",
       "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
     ]
     resources = [each.value.roles]
   }
@@ -544,10 +565,11 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
     resources = [each.value.policies]
   }
 
-  # Only the environment's own managed policies can be attached to its roles (never e.g. AdministratorAccess).
+  # Only the environment's own managed policies can be attached to its roles (never e.g. AdministratorAccess), and only
+  # to roles with its boundary.
   statement {
     sid       = "IamAttachOwnPolicies"
-    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    actions   = ["iam:AttachRolePolicy"]
     resources = [each.value.roles]
 
     condition {
@@ -555,6 +577,36 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
       variable = "iam:PolicyARN"
       values   = [each.value.policies]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.permissions_boundary[each.key].arn]
+    }
+  }
+
+  # The boundary holds only while no deploy role can take it off a role or rewrite it. The boundaries and the GitHub
+  # roles' own policies live under this root's IAM path, which no <project>-<env>* pattern above matches; the denies
+  # keep it so should an allow ever widen.
+  statement {
+    sid       = "DenyBoundaryRemoval"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "DenyBootstrapPolicyChanges"
+    effect = "Deny"
+    actions = [
+      "iam:CreatePolicyVersion",
+      "iam:SetDefaultPolicyVersion",
+      "iam:DeletePolicyVersion",
+      "iam:DeletePolicy",
+      "iam:TagPolicy",
+      "iam:UntagPolicy",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:policy${local.iam_path}*"]
   }
 
   # The Lambda and SageMaker execution roles, handed only to those two services.
@@ -585,6 +637,115 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
 }
 
 ################################################################################
+# Permissions boundary of the stack's roles: the most any role a deploy role creates can do
+################################################################################
+
+# The stack's Lambda function and SageMaker endpoint roles (modules/api, modules/model_endpoint) each hold a narrower
+# inline policy of their own; the boundary caps every role of the environment at what those roles, and the review
+# queue's table to come, need of the environment's own resources, whatever policy a deploy role writes. No IAM, STS or
+# Organizations action: a role under it can neither create nor assume anything.
+data "aws_iam_policy_document" "permissions_boundary" {
+  for_each = local.scopes
+
+  # Lambda (/aws/lambda/<name>) and the endpoint (/aws/sagemaker/Endpoints/<name>), their log streams included.
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = each.value.log_groups
+  }
+
+  statement {
+    sid       = "InvokeOwnEndpoints"
+    actions   = ["sagemaker:InvokeEndpoint"]
+    resources = [each.value.endpoints]
+  }
+
+  statement {
+    sid       = "ReadOwnModels"
+    actions   = ["s3:GetObject"]
+    resources = [each.value.models]
+  }
+
+  # The artifact bucket's objects are encrypted with the AWS managed key aws/s3, used through S3 only.
+  statement {
+    sid       = "DecryptThroughS3"
+    actions   = ["kms:Decrypt"]
+    resources = [local.kms_keys]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "PullServingImage"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = ["arn:${local.partition}:ecr:${var.region}:${data.aws_sagemaker_prebuilt_ecr_image.tensorflow_inference.registry_id}:repository/tensorflow-inference"]
+  }
+
+  # GetAuthorizationToken has no resource type; the token opens only the repository above.
+  statement {
+    sid       = "EcrToken"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  # PutMetricData has no resource type; the namespace condition is its scope.
+  statement {
+    sid       = "PublishEndpointMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["/aws/sagemaker/Endpoints"]
+    }
+  }
+
+  # Tables named <project>-<env>* and their indexes (the review queue).
+  statement {
+    sid       = "OwnTableItems"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    resources = [each.value.tables]
+  }
+
+  # The environment's customer managed keys, which carry its tags (like the deploy roles' key statements).
+  statement {
+    sid       = "UseOwnKeys"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [local.kms_keys]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+  }
+}
+
+# The serving image's registry (AWS's account for the region); the provider knows it without an API call.
+data "aws_sagemaker_prebuilt_ecr_image" "tensorflow_inference" {
+  repository_name = "tensorflow-inference"
+}
+
+# Under this root's IAM path, like every policy here: no deploy role's policy/<project>-<env>* pattern reaches it.
+resource "aws_iam_policy" "permissions_boundary" {
+  for_each = local.scopes
+
+  name        = "${each.value.prefix}-permissions-boundary"
+  path        = local.iam_path
+  description = "Permissions boundary of every IAM role of ${each.key}'s stack: its own logs, endpoint, models, tables and keys."
+  policy      = data.aws_iam_policy_document.permissions_boundary[each.key].json
+}
+
+################################################################################
 # The GitHub roles and their managed policies (documents above)
 ################################################################################
 
@@ -610,11 +771,17 @@ locals {
         document    = data.aws_iam_policy_document.deploy_serving[env].json
         description = "Apply ${env}'s root: state, SageMaker endpoint, Lambda, HTTP API, logs, alarms, topic (${scope.prefix}* only)."
       }
-      "${env}/deploy-site-and-iam" = {
+      "${env}/deploy-web" = {
         env         = env
-        name        = "deploy-site-and-iam"
-        document    = data.aws_iam_policy_document.deploy_site_and_iam[env].json
-        description = "Apply ${env}'s root: S3 buckets, CloudFront, and the stack's own IAM roles (${scope.prefix}* only)."
+        name        = "deploy-web"
+        document    = data.aws_iam_policy_document.deploy_web[env].json
+        description = "Apply ${env}'s root: S3 buckets (${scope.prefix}* only) and CloudFront."
+      }
+      "${env}/deploy-iam" = {
+        env         = env
+        name        = "deploy-iam"
+        document    = data.aws_iam_policy_document.deploy_iam[env].json
+        description = "Apply ${env}'s root: the stack's IAM roles (${scope.prefix}*), only with ${env}'s permissions boundary."
       }
     }
   ]...)
@@ -632,7 +799,7 @@ locals {
         env         = env
         kind        = "deploy"
         description = "GitHub Actions (${var.github_repository}, environment ${env}): apply the reviewed plan."
-        policies    = ["read", "deploy-serving", "deploy-site-and-iam"]
+        policies    = ["read", "deploy-serving", "deploy-web", "deploy-iam"]
       }
     }
   ]...)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 MODULES = ("private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "stack")
@@ -59,6 +60,26 @@ RESOURCE_WILDCARD_ALLOWLIST: dict[str, str | None] = {
 READ_ONLY_WILDCARD = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*\*$")
 
 REFERENCE = re.compile(r"^\$\{([^{}]*)\}$")  # a value that is exactly one reference: "${var.x}"
+
+# The deploy roles may give a role permissions only with the environment's permissions boundary on it: these actions
+# need an iam:PermissionsBoundary condition naming the bootstrap's boundary policy.
+BOUNDARY_POLICY = "aws_iam_policy.permissions_boundary"
+BOUNDARY_GATED_ACTIONS = (
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+)
+# What would undo the boundary: taking it off a role, or rewriting the policy (denied for every bootstrap policy).
+BOUNDARY_REMOVAL = "iam:DeleteRolePermissionsBoundary"
+POLICY_REWRITE_ACTIONS = (
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeletePolicyVersion",
+    "iam:DeletePolicy",
+)
+# A role under the boundary must not make, change or become another principal.
+BOUNDARY_FORBIDDEN_SERVICES = ("iam", "sts", "organizations")
 
 # A statement letting an AWS service in must say for which account or resource it acts (confused deputy).
 SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$")
@@ -501,8 +522,113 @@ def check_lambda_policy(tree: Tree) -> list[str]:
 
 
 ################################################################################
-# IAM: service principals
+# IAM: permissions boundary, service principals
 ################################################################################
+
+
+def action_covers(pattern: str, action: str) -> bool:
+    """Whether an IAM action pattern ("iam:Put*") matches an action; IAM compares actions case-insensitively."""
+    return fnmatchcase(action.lower(), pattern.lower())
+
+
+def required_variable(tree: Tree, directory: str, name: str) -> list[str]:
+    for variable in tree.blocks("variable", directory=directory):
+        if variable.name == name:
+            return (
+                [f"{variable.where()}: has a default, so a root could leave it out"]
+                if "default" in variable.body
+                else []
+            )
+    return [f"{directory}: no variable {name!r}"]
+
+
+def check_roles_carry_permissions_boundary(tree: Tree) -> list[str]:
+    """Every IAM role of the modules carries var.permissions_boundary (a validated variable), which the stack passes
+    from its required permissions_boundary_arn, itself a required input of both env roots."""
+    violations = []
+    role_modules = sorted({role.directory for role in tree.blocks("resource", "aws_iam_role")} - {"bootstrap"})
+    for directory in role_modules:
+        violations += [
+            f"{role.where()}: permissions_boundary is not var.permissions_boundary"
+            for role in tree.resources("aws_iam_role", directory)
+            if role.body.get("permissions_boundary") != "${var.permissions_boundary}"
+        ]
+        variables = {variable.name: variable for variable in tree.blocks("variable", directory=directory)}
+        if "permissions_boundary" not in variables:
+            violations.append(f"{directory}: no variable 'permissions_boundary'")
+        elif not variables["permissions_boundary"].body.get("validation"):
+            violations.append(f"{variables['permissions_boundary'].where()}: not validated as an IAM policy ARN")
+    stack, calls = module_dir("stack"), stack_module_calls(tree)
+    violations += [
+        f"{call.where()}: permissions_boundary is not var.permissions_boundary_arn"
+        for name, call in calls.items()
+        if module_dir(name) in role_modules
+        and call.body.get("permissions_boundary") != "${var.permissions_boundary_arn}"
+    ]
+    if calls:
+        violations += required_variable(tree, stack, "permissions_boundary_arn")
+    for environment in ENVIRONMENTS:
+        directory = f"envs/{environment}"
+        for call in tree.blocks("module", directory=directory):
+            if call.body.get("permissions_boundary_arn") != "${var.permissions_boundary_arn}":
+                violations.append(f"{call.where()}: permissions_boundary_arn is not var.permissions_boundary_arn")
+        violations += required_variable(tree, directory, "permissions_boundary_arn")
+    return violations
+
+
+def check_deploy_roles_bounded(tree: Tree) -> list[str]:
+    """The bootstrap's roles give a role permissions only with the environment's permissions boundary on it, can take
+    the boundary off no role and rewrite no policy of the bootstrap, and pass roles only to named services; the
+    boundary, under the bootstrap's IAM path, grants no IAM, STS or Organizations action."""
+    directory = "bootstrap"
+    boundaries = [policy for policy in tree.resources("aws_iam_policy", directory) if policy.address == BOUNDARY_POLICY]
+    if not boundaries:
+        return [f"{directory}: no {BOUNDARY_POLICY}"]
+    (boundary,) = boundaries
+    violations = []
+    if boundary.body.get("path") != "${local.iam_path}":
+        violations.append(f"{boundary.where()}: not under local.iam_path, out of reach of the deploy roles' patterns")
+    boundary_document = re.match(r"\$\{(data\.aws_iam_policy_document\.\w+)", str(boundary.body.get("policy")))
+    statements = list(policy_statements(tree, directory))
+    for statement in statements:
+        label = f"{statement.where} ({statement.sid or 'no sid'})"
+        if boundary_document and statement.where.endswith(boundary_document.group(1)):
+            forbidden = [
+                a for a in statement.actions if a.split(":")[0].lower() in BOUNDARY_FORBIDDEN_SERVICES or a == "*"
+            ]
+            if forbidden or statement.not_actions:
+                violations.append(f"{label}: the boundary allows {forbidden or statement.not_actions}")
+            continue
+        if statement.effect != "Allow":
+            continue
+        gated = [a for a in statement.actions if any(action_covers(a, gated) for gated in BOUNDARY_GATED_ACTIONS)]
+        bounded = any(
+            BOUNDARY_POLICY in value
+            for condition in statement.conditions_on("iam:PermissionsBoundary")
+            if condition.test in ("StringEquals", "ArnEquals")
+            for value in condition.values
+        )
+        if gated and not bounded:
+            violations.append(f"{label}: {gated} without an iam:PermissionsBoundary condition naming {BOUNDARY_POLICY}")
+        if removal := [a for a in statement.actions if action_covers(a, BOUNDARY_REMOVAL)]:
+            violations.append(f"{label}: allows {removal}, which takes the boundary off a role")
+        if any(action_covers(a, "iam:PassRole") for a in statement.actions) and not statement.conditions_on(
+            "iam:PassedToService"
+        ):
+            violations.append(f"{label}: iam:PassRole without an iam:PassedToService condition")
+    denies = [statement for statement in statements if statement.effect == "Deny"]
+    if not any("*" in s.resources and any(action_covers(a, BOUNDARY_REMOVAL) for a in s.actions) for s in denies):
+        violations.append(f"{directory}: no Deny of {BOUNDARY_REMOVAL} on Resource '*'")
+    violations += [
+        f"{directory}: no Deny of {action} on the policies under local.iam_path"
+        for action in POLICY_REWRITE_ACTIONS
+        if not any(
+            any("${local.iam_path}" in resource for resource in s.resources)
+            and any(action_covers(a, action) for a in s.actions)
+            for s in denies
+        )
+    ]
+    return violations
 
 
 def check_service_principals_scoped(tree: Tree) -> list[str]:
@@ -713,6 +839,8 @@ RULES: list[Callable[[Tree], list[str]]] = [
     check_versions_pinned,
     check_iam_least_privilege,
     check_lambda_policy,
+    check_roles_carry_permissions_boundary,
+    check_deploy_roles_bounded,
     check_service_principals_scoped,
     check_lambda_endpoint_wiring,
     check_rollback_alarms_wired,

@@ -8,6 +8,8 @@ import pytest
 
 from .conftest import break_terraform, copy_terraform, new_violations, parse_terraform
 from .terraform_rules import (
+    check_deploy_roles_bounded,
+    check_roles_carry_permissions_boundary,
     check_service_principals_scoped,
 )
 
@@ -22,6 +24,71 @@ def caught(rule, broken_tree, terraform_tree, *expected: str) -> None:
     """The rule reports a new violation that mentions every expected fragment."""
     found = new_violations(rule, broken_tree, terraform_tree)
     assert any(all(fragment in violation for fragment in expected) for violation in found), (expected, found)
+
+
+################################################################################
+# Permissions boundary: on every role of the stack, wired from the env roots
+################################################################################
+
+
+@pytest.mark.parametrize(
+    ("directory", "pattern", "replacement", "expected"),
+    [
+        # A role of a module without the boundary: the deploy role could not create it, and nothing would cap it.
+        ("modules/api", r"^ *permissions_boundary *= *var\.permissions_boundary\n", "", "aws_iam_role.lambda"),
+        (
+            "modules/model_endpoint",
+            r"^ *permissions_boundary *= *var\.permissions_boundary\n",
+            "",
+            "aws_iam_role.execution",
+        ),
+        # The stack forgets to pass it to a module.
+        (
+            "modules/stack",
+            r"^ *permissions_boundary *= *var\.permissions_boundary_arn\n",
+            "",
+            "is not var.permissions_boundary_arn",
+        ),
+        # An env root no longer has to give it.
+        ("envs/prod", r'^(variable "permissions_boundary_arn" \{\n)', "\\1  default = null\n", "envs/prod"),
+    ],
+    ids=["api-role", "endpoint-role", "stack-wiring", "env-default"],
+)
+def test_role_without_the_boundary_is_caught(tmp_path, terraform_tree, directory, pattern, replacement, expected):
+    tree = broken(tmp_path, directory, pattern, replacement)
+    caught(check_roles_carry_permissions_boundary, tree, terraform_tree, expected)
+
+
+################################################################################
+# Deploy roles: roles only with the boundary, which they can neither remove nor rewrite
+################################################################################
+
+
+def test_role_creation_without_the_boundary_condition_is_caught(tmp_path, terraform_tree):
+    tree = broken(tmp_path, "bootstrap", r'"iam:PermissionsBoundary"', '"aws:ResourceTag/Environment"')
+    caught(check_deploy_roles_bounded, tree, terraform_tree, "IamRolesWithBoundary", "iam:CreateRole")
+
+
+def test_boundary_removal_is_caught(tmp_path, terraform_tree):
+    tree = broken(
+        tmp_path,
+        "bootstrap",
+        r'^(\s*)"iam:DeleteRole",\n',
+        '\\1"iam:DeleteRole",\n\\1"iam:DeleteRolePermissionsBoundary",\n',
+    )
+    caught(check_deploy_roles_bounded, tree, terraform_tree, "IamRolesWrite", "takes the boundary off")
+
+
+def test_missing_deny_of_boundary_rewrites_is_caught(tmp_path, terraform_tree):
+    tree = broken(tmp_path, "bootstrap", r'^\s*"iam:SetDefaultPolicyVersion",\n', "")
+    caught(check_deploy_roles_bounded, tree, terraform_tree, "no Deny of iam:SetDefaultPolicyVersion")
+
+
+def test_boundary_granting_sts_is_caught(tmp_path, terraform_tree):
+    tree = broken(
+        tmp_path, "bootstrap", r'"sagemaker:InvokeEndpoint"\]', '"sagemaker:InvokeEndpoint", "sts:AssumeRole"]'
+    )
+    caught(check_deploy_roles_bounded, tree, terraform_tree, "InvokeOwnEndpoints", "the boundary allows", "sts:")
 
 
 ################################################################################

@@ -5,6 +5,7 @@ from pathlib import Path
 from .terraform_rules import (
     Condition,
     Tree,
+    check_deploy_roles_bounded,
     check_service_principals_scoped,
     document_conditions,
 )
@@ -54,3 +55,11 @@ def test_service_principals_need_a_source_condition_in_any_case():
     assert check_service_principals_scoped(tree_of("modules/x", {**trust, "effect": "Deny"})) == []
     account = {"type": "AWS", "identifiers": ["arn:aws:iam::123456789012:root"]}
     assert check_service_principals_scoped(tree_of("modules/x", {**trust, "principals": [account]})) == []
+
+
+def test_an_action_pattern_that_covers_role_creation_needs_the_boundary():
+    boundary = {"aws_iam_policy": {"permissions_boundary": {"path": "${local.iam_path}"}}}
+    violations = check_deploy_roles_bounded(
+        tree_of("bootstrap", {"actions": ["iam:Put*"], "resources": ["${each.value.roles}"]}, **boundary)
+    )
+    assert any("['iam:Put*'] without an iam:PermissionsBoundary condition" in v for v in violations), violations

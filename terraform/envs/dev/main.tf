@@ -29,6 +29,8 @@ module "stack" {
   alarm_email           = var.alarm_email
   extra_allowed_origins = var.extra_allowed_origins
 
+  permissions_boundary_arn = var.permissions_boundary_arn
+
   # A serverless endpoint: billed per request, scales to zero; cold starts are fine here. Its max concurrency
   # equals the function's reserved concurrency, so the function cannot send more concurrent calls than the
   # endpoint takes. Serverless allows ALL_AT_ONCE deployments only (the stack's default traffic routing).

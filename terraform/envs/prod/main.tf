@@ -29,6 +29,8 @@ module "stack" {
   alarm_email           = var.alarm_email
   extra_allowed_origins = var.extra_allowed_origins
 
+  permissions_boundary_arn = var.permissions_boundary_arn
+
   # Provisioned instances (no cold starts) with autoscaling, two at least so one Availability Zone can fail.
   # Canary deployments: one of the two new instances (SageMaker caps a canary at 50% of the fleet) takes
   # traffic for 10 minutes under the rollback alarms before the rest shifts.
