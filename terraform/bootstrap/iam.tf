@@ -41,23 +41,33 @@ locals {
     }
   }
 
-  # Resources named by a generated ID, not by us: the most these can be scoped to is this account (and region).
-  # HTTP APIs (/apis/<id>), CloudFront distributions, origin access controls and response headers policies, and
-  # Application Auto Scaling scalable targets.
-  apigateway_arns = [
-    "arn:${local.partition}:apigateway:${var.region}::/apis",
-    "arn:${local.partition}:apigateway:${var.region}::/apis/*",
-    "arn:${local.partition}:apigateway:${var.region}::/tags/*",
-  ]
+  # Resources named by a generated ID, not by us, so their ARNs cannot say which environment they belong to: HTTP
+  # APIs (/apis/<id>), CloudFront distributions, origin access controls and response headers policies, Application
+  # Auto Scaling scalable targets and KMS keys. The environment roots tag everything with Project and Environment
+  # (provider default_tags); where a service can authorize by those tags, the deploy roles' statements below are
+  # conditioned on them, and where it cannot, the statement's comment says why it covers the whole account.
+  apigateway = {
+    apis = "arn:${local.partition}:apigateway:${var.region}::/apis"
+    # An API and everything under it; an API's tags only reach the API itself and its stages.
+    api_tree = "arn:${local.partition}:apigateway:${var.region}::/apis/*"
+    stages   = "arn:${local.partition}:apigateway:${var.region}::/apis/*/stages"
+    # The parts of an API the stack creates that carry no tags: routes, integrations, authorizers, each as the
+    # collection (create) and its members (update, delete).
+    untagged_parts = flatten([
+      for part in ["routes", "integrations", "authorizers"] : [
+        "arn:${local.partition}:apigateway:${var.region}::/apis/*/${part}",
+        "arn:${local.partition}:apigateway:${var.region}::/apis/*/${part}/*",
+      ]
+    ])
+    tags = "arn:${local.partition}:apigateway:${var.region}::/tags/*"
+  }
   cloudfront_arns = {
     distributions             = "arn:${local.partition}:cloudfront::${local.account_id}:distribution/*"
     origin_access_controls    = "arn:${local.partition}:cloudfront::${local.account_id}:origin-access-control/*"
     response_headers_policies = "arn:${local.partition}:cloudfront::${local.account_id}:response-headers-policy/*"
   }
   scalable_targets = "arn:${local.partition}:application-autoscaling:${var.region}:${local.account_id}:scalable-target/*"
-  # KMS keys (the alarm topic's) are named by ID too; the environment roots tag everything with Project and
-  # Environment (provider default_tags), and key permissions are conditioned on those tags instead.
-  kms_keys = "arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"
+  kms_keys         = "arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"
 
   # Actions with no resource-level permissions at all (the Service Authorization Reference lists no resource type
   # for them), so IAM only accepts Resource "*". The only other "*" statements: the tag-conditioned kms:CreateKey
@@ -183,7 +193,7 @@ data "aws_iam_policy_document" "read" {
   statement {
     sid       = "ApiGatewayRead"
     actions   = ["apigateway:GET"]
-    resources = local.apigateway_arns
+    resources = [local.apigateway.apis, local.apigateway.api_tree, local.apigateway.tags]
   }
 
   # The artifact and site buckets' configuration and objects (the plan job also reads published manifests).
@@ -231,11 +241,11 @@ data "aws_iam_policy_document" "read" {
     resources = [local.kms_keys]
 
     dynamic "condition" {
-      for_each = { Project = var.project, Environment = each.key }
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
 
       content {
         test     = "StringEquals"
-        variable = "aws:ResourceTag/${condition.key}"
+        variable = condition.key
         values   = [condition.value]
       }
     }
@@ -282,8 +292,14 @@ data "aws_iam_policy_document" "publish" {
 
 # Three documents: as one they would pass IAM's 6,144-character limit for a managed policy. IAM has its own, being
 # what holds the permissions boundary.
+#
+# HTTP APIs, CloudFront distributions, scalable targets and KMS keys have generated IDs in their ARNs, so for them the
+# environment is a tag: each such service gets a pair of statements, one creating resources only with this
+# environment's Project and Environment tags (aws:RequestTag; the aws:ResourceTag ...IfExists condition keeps a
+# tagging call from pulling another environment's resource into this one) and one changing resources only while they
+# carry them (aws:ResourceTag). The environment roots set both tags on everything (provider default_tags).
 data "aws_iam_policy_document" "deploy_serving" {
-  #checkov:skip=CKV_AWS_356:Only statement KmsCreateEnvironmentKey: KMS authorizes a new key's tags (kms:TagResource with CreateKey) before the key has an ARN, so Resource must be "*"; aws:RequestTag limits it to this environment's Project/Environment tags. Every other statement names its resources.
+  #checkov:skip=CKV_AWS_356:Only statement KmsCreateEnvironmentKey: KMS authorizes a new key's tags (kms:TagResource with CreateKey) before the key has an ARN, so Resource must be "*"; aws:RequestTag limits it to this environment's Project/Environment tags, and aws:ResourceTag (IfExists) keeps TagResource off other environments' keys. Every other statement names its resources.
   for_each = local.scopes
 
   statement {
@@ -310,8 +326,32 @@ data "aws_iam_policy_document" "deploy_serving" {
     resources = each.value.sagemaker
   }
 
+  # Application Auto Scaling authorizes every write on the scalable target, which carries tags (RegisterScalableTarget
+  # takes aws:RequestTag; it and the other writes, scaling policies included, take aws:ResourceTag).
   statement {
-    sid = "AutoScalingWrite"
+    sid       = "AutoScalingRegisterEnvironmentTargets"
+    actions   = ["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"]
+    resources = [local.scalable_targets]
+
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "AutoScalingManageEnvironmentTargets"
     actions = [
       "application-autoscaling:RegisterScalableTarget",
       "application-autoscaling:DeregisterScalableTarget",
@@ -321,6 +361,16 @@ data "aws_iam_policy_document" "deploy_serving" {
       "application-autoscaling:UntagResource",
     ]
     resources = [local.scalable_targets]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
   }
 
   statement {
@@ -338,12 +388,6 @@ data "aws_iam_policy_document" "deploy_serving" {
       "lambda:UntagResource",
     ]
     resources = [each.value.functions]
-  }
-
-  statement {
-    sid       = "ApiGatewayWrite"
-    actions   = ["apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
-    resources = local.apigateway_arns
   }
 
   statement {
@@ -391,15 +435,19 @@ data "aws_iam_policy_document" "deploy_serving" {
     actions   = ["kms:CreateKey", "kms:TagResource"]
     resources = ["*"]
 
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/Project"
-      values   = [var.project]
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
     }
 
     condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/Environment"
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
       values   = [each.key]
     }
   }
@@ -419,11 +467,11 @@ data "aws_iam_policy_document" "deploy_serving" {
     resources = [local.kms_keys]
 
     dynamic "condition" {
-      for_each = { Project = var.project, Environment = each.key }
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
 
       content {
         test     = "StringEquals"
-        variable = "aws:ResourceTag/${condition.key}"
+        variable = condition.key
         values   = [condition.value]
       }
     }
@@ -445,6 +493,73 @@ data "aws_iam_policy_document" "deploy_serving" {
 
 data "aws_iam_policy_document" "deploy_web" {
   for_each = local.scopes
+
+  # An HTTP API and its stages carry tags (CreateApi and CreateStage take aws:RequestTag, the Api and Stage resource
+  # types aws:ResourceTag). No PUT: that is a whole-API reimport, which the stack never does.
+  statement {
+    sid       = "ApiGatewayCreateEnvironmentApis"
+    actions   = ["apigateway:POST"]
+    resources = [local.apigateway.apis, local.apigateway.stages]
+
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "ApiGatewayManageEnvironmentApis"
+    actions   = ["apigateway:PATCH", "apigateway:DELETE"]
+    resources = [local.apigateway.api_tree]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # Account-wide (this region's HTTP APIs): routes, integrations and authorizers cannot be tagged, and unlike a REST
+  # API's resources they do not inherit their API's tags
+  # (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-tagging-supported-resources.html), while
+  # their ARNs hold the API's generated ID: no condition tells one environment's from another's. The API and its
+  # stages themselves stay behind the tag conditions above.
+  statement {
+    sid       = "ApiGatewayRoutesAccountWide"
+    actions   = ["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"]
+    resources = local.apigateway.untagged_parts
+  }
+
+  # Account-wide (this region's HTTP APIs): tag changes are authorized on /tags/<resource ARN>, which is none of the
+  # resource types the Service Authorization Reference lists for API Gateway V2, so no aws:ResourceTag applies
+  # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonapigatewaymanagementv2.html).
+  # aws:TagKeys keeps every such call off the Project and Environment tags that the statements above rely on.
+  statement {
+    sid       = "ApiGatewayTagsAccountWide"
+    actions   = ["apigateway:POST", "apigateway:DELETE"]
+    resources = [local.apigateway.tags]
+
+    condition {
+      test     = "ForAllValues:StringNotEquals"
+      variable = "aws:TagKeys"
+      values   = ["Project", "Environment"]
+    }
+  }
 
   statement {
     sid = "S3BucketsWrite"
@@ -487,10 +602,34 @@ data "aws_iam_policy_document" "deploy_web" {
     resources = [each.value.models]
   }
 
+  # Distributions carry tags (CreateDistribution takes aws:RequestTag, the distribution resource type aws:ResourceTag):
+  # created only with this environment's tags (creating one with tags is authorized as CreateDistribution plus
+  # TagResource), changed only while they carry them.
   statement {
-    sid = "CloudFrontDistributionWrite"
+    sid       = "CloudFrontCreateEnvironmentDistributions"
+    actions   = ["cloudfront:CreateDistribution", "cloudfront:TagResource"]
+    resources = [local.cloudfront_arns.distributions]
+
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "CloudFrontManageEnvironmentDistributions"
     actions = [
-      "cloudfront:CreateDistribution",
       "cloudfront:UpdateDistribution",
       "cloudfront:DeleteDistribution",
       "cloudfront:TagResource",
@@ -499,10 +638,24 @@ data "aws_iam_policy_document" "deploy_web" {
       "cloudfront:CreateInvalidation",
     ]
     resources = [local.cloudfront_arns.distributions]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
   }
 
+  # Account-wide (CloudFront is global): origin access controls and response headers policies cannot be tagged, the
+  # Service Authorization Reference lists no condition key for either resource type
+  # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudfront.html), and their ARNs
+  # hold generated IDs. CloudFront refuses to delete one that a distribution still uses.
   statement {
-    sid = "CloudFrontPoliciesWrite"
+    sid = "CloudFrontPoliciesAccountWide"
     actions = [
       "cloudfront:CreateOriginAccessControl",
       "cloudfront:UpdateOriginAccessControl",
@@ -769,13 +922,13 @@ locals {
         env         = env
         name        = "deploy-serving"
         document    = data.aws_iam_policy_document.deploy_serving[env].json
-        description = "Apply ${env}'s root: state, SageMaker endpoint, Lambda, HTTP API, logs, alarms, topic (${scope.prefix}* only)."
+        description = "Apply ${env}'s root: state, SageMaker endpoint and its scaling, Lambda, logs, alarms, topic and key (${env}'s only)."
       }
       "${env}/deploy-web" = {
         env         = env
         name        = "deploy-web"
         document    = data.aws_iam_policy_document.deploy_web[env].json
-        description = "Apply ${env}'s root: S3 buckets (${scope.prefix}* only) and CloudFront."
+        description = "Apply ${env}'s root: HTTP API, S3 buckets, CloudFront (${env}'s only, but for the account-wide statements)."
       }
       "${env}/deploy-iam" = {
         env         = env

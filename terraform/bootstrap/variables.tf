@@ -59,6 +59,13 @@ variable "environments" {
     condition     = alltrue([for env in var.environments : can(regex("^[a-z][a-z0-9]{1,15}$", env))])
     error_message = "Each environment must be 2-16 characters of a-z and 0-9, starting with a letter."
   }
+
+  validation {
+    # The deploy roles are scoped by the pattern <project>-<env>*: with "dev" and "dev2", dev's pattern would reach
+    # dev2's resources, and an environment starting "bootstrap" would reach this root's own roles and policies.
+    condition     = alltrue([for env in var.environments : !startswith("bootstrap", env) && alltrue([for other in var.environments : other == env || !startswith(other, env)])])
+    error_message = "No environment name may be the start of another one's, or of \"bootstrap\"."
+  }
 }
 
 variable "tags" {

@@ -81,9 +81,20 @@ POLICY_REWRITE_ACTIONS = (
 # A role under the boundary must not make, change or become another principal.
 BOUNDARY_FORBIDDEN_SERVICES = ("iam", "sts", "organizations")
 
+# Services whose resources have generated IDs, so that only their tags can tell environments apart: every deploy
+# statement writing to them is conditioned on the environment's Environment tag, or its sid ends in ACCOUNT_WIDE and
+# a comment right above the statement cites AWS's documentation for why no condition applies.
+GENERATED_ID_SERVICES = ("apigateway", "cloudfront", "application-autoscaling")
+ACCOUNT_WIDE = "AccountWide"
+ENVIRONMENT_TAG_KEYS = ("aws:ResourceTag/Environment", "aws:RequestTag/Environment")
+THIS_ENVIRONMENT = ("${each.key}",)  # in a bootstrap document made per environment (for_each over the scopes)
+# Tags the env roots put on everything (provider default_tags), which those conditions rely on.
+ENVIRONMENT_DEFAULT_TAGS = {"Project": "${var.project}", "Environment": "${local.environment}"}
+
 # A statement letting an AWS service in must say for which account or resource it acts (confused deputy).
 SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$")
 SOURCE_KEYS = ("aws:SourceAccount", "aws:SourceArn")
+READ_ACTION = re.compile(r"^([a-z0-9-]+:(Describe|Get|List)\w*\*?|apigateway:GET)$")
 
 
 @dataclass(frozen=True)
@@ -522,7 +533,7 @@ def check_lambda_policy(tree: Tree) -> list[str]:
 
 
 ################################################################################
-# IAM: permissions boundary, service principals
+# IAM: permissions boundary, environment scope, service principals
 ################################################################################
 
 
@@ -628,6 +639,85 @@ def check_deploy_roles_bounded(tree: Tree) -> list[str]:
             for s in denies
         )
     ]
+    return violations
+
+
+def scoped_to_this_environment(statement: Statement, keys=ENVIRONMENT_TAG_KEYS) -> bool:
+    """Conditioned (StringEquals, or ...IfExists) on one of these keys being this document's environment."""
+    return any(
+        condition.test in ("StringEquals", "StringEqualsIfExists") and condition.values == THIS_ENVIRONMENT
+        for key in keys
+        for condition in statement.conditions_on(key)
+    )
+
+
+def cites_reason_above(tree: Tree, statement: Statement) -> bool:
+    """A comment right above the statement's `statement {` line links AWS's documentation."""
+    path = tree.root / statement.file
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    sid_line = next((i for i, line in enumerate(lines) if re.search(rf'\bsid\s*=\s*"{statement.sid}"', line)), None)
+    if sid_line is None:
+        return False
+    start = next((i for i in range(sid_line, -1, -1) if re.match(r"\s*statement\s*\{", lines[i])), 0)
+    comment = []
+    for line in reversed(lines[:start]):
+        if not re.match(r"\s*(#|//)", line):
+            break
+        comment.append(line)
+    return "docs.aws.amazon.com" in "".join(comment)
+
+
+def check_generated_id_services_environment_scoped(tree: Tree) -> list[str]:
+    """In the bootstrap's per-environment documents, every write to API Gateway, CloudFront or Application Auto
+    Scaling (generated IDs: only tags tell environments apart) is conditioned on this environment's Environment tag,
+    or is marked account-wide (sid ending in AccountWide) with a comment above it citing AWS's documentation; no
+    tagging statement can pull another environment's resource into this one; the env roots set those tags."""
+    violations = []
+    for statement in policy_statements(tree, "bootstrap"):
+        if statement.effect != "Allow" or not statement.per_environment:
+            continue
+        label = f"{statement.where} ({statement.sid or 'no sid'})"
+        writes = [a for a in statement.actions if a.split(":")[0] in GENERATED_ID_SERVICES and not READ_ACTION.match(a)]
+        if writes and statement.sid.endswith(ACCOUNT_WIDE):
+            if not cites_reason_above(tree, statement):
+                violations.append(f"{label}: account-wide without a comment above it citing docs.aws.amazon.com")
+        elif writes and not scoped_to_this_environment(statement):
+            violations.append(
+                f"{label}: {writes} neither conditioned on {' or '.join(ENVIRONMENT_TAG_KEYS)} = each.key "
+                f"nor marked {ACCOUNT_WIDE}"
+            )
+        changes = [a for a in statement.actions if not READ_ACTION.match(a)]
+        tagging = [a for a in changes if "Tag" in a.split(":")[-1]]
+        if changes:  # API Gateway's tag calls are its POST and DELETE on /tags/<ARN>
+            directory = statement.file.rpartition("/")[0]
+            tagging += [r for r in statement.resources if "/tags/" in str(resolve_local(tree, directory, r))]
+        named = all(str(resource).startswith("${each.value.") for resource in statement.resources)
+        tag_keys_kept = any(
+            "StringNotEquals" in condition.test and "Environment" in condition.values
+            for condition in statement.conditions_on("aws:TagKeys")
+        )
+        if (
+            tagging
+            and not named
+            and not tag_keys_kept
+            and not scoped_to_this_environment(statement, ["aws:ResourceTag/Environment"])
+        ):
+            violations.append(
+                f"{label}: {tagging} could tag another environment's resource as this one's "
+                "(no aws:ResourceTag/Environment = each.key, no aws:TagKeys guard)"
+            )
+    for environment in ENVIRONMENTS:
+        directory = f"envs/{environment}"
+        locals_ = {local.name: local.body for local in tree.blocks("locals", directory=directory)}
+        if locals_.get("environment") != environment:
+            violations.append(f"{directory}: local.environment is {locals_.get('environment')!r}, not {environment!r}")
+        providers = [provider for provider in tree.blocks("provider", directory=directory) if provider.name == "aws"]
+        tags = first(providers[0].body, "default_tags").get("tags", {}) if providers else {}
+        violations += [
+            f"{directory}: provider aws default_tags do not set {key} = {value}"
+            for key, value in ENVIRONMENT_DEFAULT_TAGS.items()
+            if not isinstance(tags, dict) or tags.get(key) != value
+        ]
     return violations
 
 
@@ -841,6 +931,7 @@ RULES: list[Callable[[Tree], list[str]]] = [
     check_lambda_policy,
     check_roles_carry_permissions_boundary,
     check_deploy_roles_bounded,
+    check_generated_id_services_environment_scoped,
     check_service_principals_scoped,
     check_lambda_endpoint_wiring,
     check_rollback_alarms_wired,

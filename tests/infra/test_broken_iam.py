@@ -9,6 +9,7 @@ import pytest
 from .conftest import break_terraform, copy_terraform, new_violations, parse_terraform
 from .terraform_rules import (
     check_deploy_roles_bounded,
+    check_generated_id_services_environment_scoped,
     check_roles_carry_permissions_boundary,
     check_service_principals_scoped,
 )
@@ -89,6 +90,64 @@ def test_boundary_granting_sts_is_caught(tmp_path, terraform_tree):
         tmp_path, "bootstrap", r'"sagemaker:InvokeEndpoint"\]', '"sagemaker:InvokeEndpoint", "sts:AssumeRole"]'
     )
     caught(check_deploy_roles_bounded, tree, terraform_tree, "InvokeOwnEndpoints", "the boundary allows", "sts:")
+
+
+################################################################################
+# API Gateway, CloudFront, Application Auto Scaling: this environment's tag, or a cited reason
+################################################################################
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement", "expected"),
+    [
+        # The manage statement loses its Environment condition: dev's role could change prod's distribution.
+        (
+            r'(?s)(sid\s*=\s*"CloudFrontManageEnvironmentDistributions".*?)"aws:ResourceTag/Environment" = each\.key',
+            '\\1"aws:ResourceTag/Stage" = each.key',
+            ("CloudFrontManageEnvironmentDistributions", "neither conditioned"),
+        ),
+        # A fixed environment instead of the document's own.
+        (
+            r'(?s)(sid\s*=\s*"AutoScalingManageEnvironmentTargets".*?)"aws:ResourceTag/Environment" = each\.key',
+            '\\1"aws:ResourceTag/Environment" = "prod"',
+            ("AutoScalingManageEnvironmentTargets", "neither conditioned"),
+        ),
+        # Account-wide without saying so.
+        (
+            r'"ApiGatewayRoutesAccountWide"',
+            '"ApiGatewayRoutes"',
+            ("ApiGatewayRoutes)", "neither conditioned"),
+        ),
+        # Account-wide without the reason.
+        (
+            r"(?s)  # Account-wide \(this region's HTTP APIs\): routes.*?\n(  statement \{)",
+            "\\1",
+            ("ApiGatewayRoutesAccountWide", "without a comment above it"),
+        ),
+        # Creating with this environment's tags, but free to re-tag another environment's resource into this one.
+        (
+            r'(?s)(sid\s*=\s*"CloudFrontCreateEnvironmentDistributions".*?)test     = "StringEqualsIfExists"',
+            '\\1test     = "StringLikeIfExists"',
+            ("CloudFrontCreateEnvironmentDistributions", "cloudfront:TagResource", "another environment"),
+        ),
+        # Account-wide tag changes that may touch the Environment tag.
+        (
+            r'values   = \["Project", "Environment"\]',
+            'values   = ["Project"]',
+            ("ApiGatewayTagsAccountWide", "another environment"),
+        ),
+    ],
+    ids=["no-tag-condition", "fixed-environment", "unmarked-account-wide", "uncited-account-wide", "retag", "tag-keys"],
+)
+def test_unscoped_generated_id_statement_is_caught(tmp_path, terraform_tree, pattern, replacement, expected):
+    tree = broken(tmp_path, "bootstrap", pattern, replacement)
+    caught(check_generated_id_services_environment_scoped, tree, terraform_tree, *expected)
+
+
+def test_missing_environment_default_tag_is_caught(tmp_path, terraform_tree):
+    """The tag conditions mean something only while the env roots tag everything with their environment."""
+    tree = broken(tmp_path, "envs/dev", r"^\s*Environment\s*=\s*local\.environment\n", "")
+    caught(check_generated_id_services_environment_scoped, tree, terraform_tree, "envs/dev", "Environment")
 
 
 ################################################################################
