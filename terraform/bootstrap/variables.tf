@@ -46,7 +46,7 @@ variable "github_branch" {
 }
 
 variable "environments" {
-  description = "Deployment environments: each gets a plan role, a deploy role and its own state prefix. Names must match the Terraform roots under terraform/envs/ and the GitHub environments."
+  description = "Deployment environments: each gets a plan role, a deploy role, a permissions boundary and its own state prefix. Names must match the Terraform roots under terraform/envs/ and the GitHub environments; none may start another's name or \"bootstrap\"."
   type        = list(string)
   default     = ["dev", "prod"]
 
