@@ -32,30 +32,42 @@ locals {
         "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.project}-${env}*",
         "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:TargetTracking-endpoint/${var.project}-${env}*",
       ]
-      topics   = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.project}-${env}*"
-      aliases  = "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.project}-${env}*"
-      roles    = "arn:${local.partition}:iam::${local.account_id}:role/${var.project}-${env}*"
-      policies = "arn:${local.partition}:iam::${local.account_id}:policy/${var.project}-${env}*"
+      topics    = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.project}-${env}*"
+      aliases   = "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.project}-${env}*"
+      roles     = "arn:${local.partition}:iam::${local.account_id}:role/${var.project}-${env}*"
+      policies  = "arn:${local.partition}:iam::${local.account_id}:policy/${var.project}-${env}*"
+      endpoints = "arn:${local.partition}:sagemaker:${var.region}:${local.account_id}:endpoint/${var.project}-${env}*"
+      tables    = "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.project}-${env}*"
     }
   }
 
-  # Resources named by a generated ID, not by us: the most these can be scoped to is this account (and region).
-  # HTTP APIs (/apis/<id>), CloudFront distributions, origin access controls and response headers policies, and
-  # Application Auto Scaling scalable targets.
-  apigateway_arns = [
-    "arn:${local.partition}:apigateway:${var.region}::/apis",
-    "arn:${local.partition}:apigateway:${var.region}::/apis/*",
-    "arn:${local.partition}:apigateway:${var.region}::/tags/*",
-  ]
+  # Resources named by a generated ID, not by us, so their ARNs cannot say which environment they belong to: HTTP
+  # APIs (/apis/<id>), CloudFront distributions, origin access controls and response headers policies, Application
+  # Auto Scaling scalable targets and KMS keys. The environment roots tag everything with Project and Environment
+  # (provider default_tags); where a service can authorize by those tags, the deploy roles' statements below are
+  # conditioned on them, and where it cannot, the statement's comment says why it covers the whole account.
+  apigateway = {
+    apis = "arn:${local.partition}:apigateway:${var.region}::/apis"
+    # An API and everything under it; an API's tags only reach the API itself and its stages.
+    api_tree = "arn:${local.partition}:apigateway:${var.region}::/apis/*"
+    stages   = "arn:${local.partition}:apigateway:${var.region}::/apis/*/stages"
+    # The parts of an API the stack creates that carry no tags: routes, integrations, authorizers, each as the
+    # collection (create) and its members (update, delete).
+    untagged_parts = flatten([
+      for part in ["routes", "integrations", "authorizers"] : [
+        "arn:${local.partition}:apigateway:${var.region}::/apis/*/${part}",
+        "arn:${local.partition}:apigateway:${var.region}::/apis/*/${part}/*",
+      ]
+    ])
+    tags = "arn:${local.partition}:apigateway:${var.region}::/tags/*"
+  }
   cloudfront_arns = {
     distributions             = "arn:${local.partition}:cloudfront::${local.account_id}:distribution/*"
     origin_access_controls    = "arn:${local.partition}:cloudfront::${local.account_id}:origin-access-control/*"
     response_headers_policies = "arn:${local.partition}:cloudfront::${local.account_id}:response-headers-policy/*"
   }
   scalable_targets = "arn:${local.partition}:application-autoscaling:${var.region}:${local.account_id}:scalable-target/*"
-  # KMS keys (the alarm topic's) are named by ID too; the environment roots tag everything with Project and
-  # Environment (provider default_tags), and key permissions are conditioned on those tags instead.
-  kms_keys = "arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"
+  kms_keys         = "arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"
 
   # Actions with no resource-level permissions at all (the Service Authorization Reference lists no resource type
   # for them), so IAM only accepts Resource "*". The only other "*" statements: the tag-conditioned kms:CreateKey
@@ -181,7 +193,7 @@ data "aws_iam_policy_document" "read" {
   statement {
     sid       = "ApiGatewayRead"
     actions   = ["apigateway:GET"]
-    resources = local.apigateway_arns
+    resources = [local.apigateway.apis, local.apigateway.api_tree, local.apigateway.tags]
   }
 
   # The artifact and site buckets' configuration and objects (the plan job also reads published manifests).
@@ -229,11 +241,11 @@ data "aws_iam_policy_document" "read" {
     resources = [local.kms_keys]
 
     dynamic "condition" {
-      for_each = { Project = var.project, Environment = each.key }
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
 
       content {
         test     = "StringEquals"
-        variable = "aws:ResourceTag/${condition.key}"
+        variable = condition.key
         values   = [condition.value]
       }
     }
@@ -278,10 +290,16 @@ data "aws_iam_policy_document" "publish" {
 # Deploy role policies: what terraform apply of one environment needs, scoped to that environment's names
 ################################################################################
 
-# Two documents: as one they come within a few hundred characters of IAM's 6,144-character limit for a managed
-# policy (longer project or region names would pass it).
+# Three documents: as one they would pass IAM's 6,144-character limit for a managed policy. IAM has its own, being
+# what holds the permissions boundary.
+#
+# HTTP APIs, CloudFront distributions, scalable targets and KMS keys have generated IDs in their ARNs, so for them the
+# environment is a tag: each such service gets a pair of statements, one creating resources only with this
+# environment's Project and Environment tags (aws:RequestTag; the aws:ResourceTag ...IfExists condition keeps a
+# tagging call from pulling another environment's resource into this one) and one changing resources only while they
+# carry them (aws:ResourceTag). The environment roots set both tags on everything (provider default_tags).
 data "aws_iam_policy_document" "deploy_serving" {
-  #checkov:skip=CKV_AWS_356:Only statement KmsCreateEnvironmentKey: KMS authorizes a new key's tags (kms:TagResource with CreateKey) before the key has an ARN, so Resource must be "*"; aws:RequestTag limits it to this environment's Project/Environment tags. Every other statement names its resources.
+  #checkov:skip=CKV_AWS_356:Only statement KmsCreateEnvironmentKey: KMS authorizes a new key's tags (kms:TagResource with CreateKey) before the key has an ARN, so Resource must be "*"; aws:RequestTag limits it to this environment's Project/Environment tags, and aws:ResourceTag (IfExists) keeps TagResource off other environments' keys. Every other statement names its resources.
   for_each = local.scopes
 
   statement {
@@ -308,8 +326,32 @@ data "aws_iam_policy_document" "deploy_serving" {
     resources = each.value.sagemaker
   }
 
+  # Application Auto Scaling authorizes every write on the scalable target, which carries tags (RegisterScalableTarget
+  # takes aws:RequestTag; it and the other writes, scaling policies included, take aws:ResourceTag).
   statement {
-    sid = "AutoScalingWrite"
+    sid       = "AutoScalingRegisterEnvironmentTargets"
+    actions   = ["application-autoscaling:RegisterScalableTarget", "application-autoscaling:TagResource"]
+    resources = [local.scalable_targets]
+
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "AutoScalingManageEnvironmentTargets"
     actions = [
       "application-autoscaling:RegisterScalableTarget",
       "application-autoscaling:DeregisterScalableTarget",
@@ -319,6 +361,16 @@ data "aws_iam_policy_document" "deploy_serving" {
       "application-autoscaling:UntagResource",
     ]
     resources = [local.scalable_targets]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
   }
 
   statement {
@@ -336,12 +388,6 @@ data "aws_iam_policy_document" "deploy_serving" {
       "lambda:UntagResource",
     ]
     resources = [each.value.functions]
-  }
-
-  statement {
-    sid       = "ApiGatewayWrite"
-    actions   = ["apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"]
-    resources = local.apigateway_arns
   }
 
   statement {
@@ -389,15 +435,19 @@ data "aws_iam_policy_document" "deploy_serving" {
     actions   = ["kms:CreateKey", "kms:TagResource"]
     resources = ["*"]
 
-    condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/Project"
-      values   = [var.project]
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
     }
 
     condition {
-      test     = "StringEquals"
-      variable = "aws:RequestTag/Environment"
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
       values   = [each.key]
     }
   }
@@ -417,11 +467,11 @@ data "aws_iam_policy_document" "deploy_serving" {
     resources = [local.kms_keys]
 
     dynamic "condition" {
-      for_each = { Project = var.project, Environment = each.key }
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
 
       content {
         test     = "StringEquals"
-        variable = "aws:ResourceTag/${condition.key}"
+        variable = condition.key
         values   = [condition.value]
       }
     }
@@ -441,8 +491,75 @@ data "aws_iam_policy_document" "deploy_serving" {
   }
 }
 
-data "aws_iam_policy_document" "deploy_site_and_iam" {
+data "aws_iam_policy_document" "deploy_web" {
   for_each = local.scopes
+
+  # An HTTP API and its stages carry tags (CreateApi and CreateStage take aws:RequestTag, the Api and Stage resource
+  # types aws:ResourceTag). No PUT: that is a whole-API reimport, which the stack never does.
+  statement {
+    sid       = "ApiGatewayCreateEnvironmentApis"
+    actions   = ["apigateway:POST"]
+    resources = [local.apigateway.apis, local.apigateway.stages]
+
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid       = "ApiGatewayManageEnvironmentApis"
+    actions   = ["apigateway:PATCH", "apigateway:DELETE"]
+    resources = [local.apigateway.api_tree]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # Account-wide (this region's HTTP APIs): routes, integrations and authorizers cannot be tagged, and unlike a REST
+  # API's resources they do not inherit their API's tags
+  # (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-tagging-supported-resources.html), while
+  # their ARNs hold the API's generated ID: no condition tells one environment's from another's. The API and its
+  # stages themselves stay behind the tag conditions above.
+  statement {
+    sid       = "ApiGatewayRoutesAccountWide"
+    actions   = ["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"]
+    resources = local.apigateway.untagged_parts
+  }
+
+  # Account-wide (this region's HTTP APIs): tag changes are authorized on /tags/<resource ARN>, which is none of the
+  # resource types the Service Authorization Reference lists for API Gateway V2, so no aws:ResourceTag applies
+  # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonapigatewaymanagementv2.html).
+  # aws:TagKeys keeps every such call off the Project and Environment tags that the statements above rely on.
+  statement {
+    sid       = "ApiGatewayTagsAccountWide"
+    actions   = ["apigateway:POST", "apigateway:DELETE"]
+    resources = [local.apigateway.tags]
+
+    condition {
+      test     = "ForAllValues:StringNotEquals"
+      variable = "aws:TagKeys"
+      values   = ["Project", "Environment"]
+    }
+  }
 
   statement {
     sid = "S3BucketsWrite"
@@ -485,10 +602,34 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
     resources = [each.value.models]
   }
 
+  # Distributions carry tags (CreateDistribution takes aws:RequestTag, the distribution resource type aws:ResourceTag):
+  # created only with this environment's tags (creating one with tags is authorized as CreateDistribution plus
+  # TagResource), changed only while they carry them.
   statement {
-    sid = "CloudFrontDistributionWrite"
+    sid       = "CloudFrontCreateEnvironmentDistributions"
+    actions   = ["cloudfront:CreateDistribution", "cloudfront:TagResource"]
+    resources = [local.cloudfront_arns.distributions]
+
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  statement {
+    sid = "CloudFrontManageEnvironmentDistributions"
     actions = [
-      "cloudfront:CreateDistribution",
       "cloudfront:UpdateDistribution",
       "cloudfront:DeleteDistribution",
       "cloudfront:TagResource",
@@ -497,10 +638,24 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
       "cloudfront:CreateInvalidation",
     ]
     resources = [local.cloudfront_arns.distributions]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
   }
 
+  # Account-wide (CloudFront is global): origin access controls and response headers policies cannot be tagged, the
+  # Service Authorization Reference lists no condition key for either resource type
+  # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudfront.html), and their ARNs
+  # hold generated IDs. CloudFront refuses to delete one that a distribution still uses.
   statement {
-    sid = "CloudFrontPoliciesWrite"
+    sid = "CloudFrontPoliciesAccountWide"
     actions = [
       "cloudfront:CreateOriginAccessControl",
       "cloudfront:UpdateOriginAccessControl",
@@ -514,19 +669,38 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
       local.cloudfront_arns.response_headers_policies,
     ]
   }
+}
 
+data "aws_iam_policy_document" "deploy_iam" {
+  for_each = local.scopes
+
+  # A role of the stack is created, and given permissions, only with this environment's permissions boundary, so no
+  # policy a deploy role writes can let a role do more than the boundary allows. iam:PermissionsBoundary is the
+  # boundary the request sets (CreateRole, PutRolePermissionsBoundary) or the one the role has (PutRolePolicy).
+  statement {
+    sid       = "IamRolesWithBoundary"
+    actions   = ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:PutRolePolicy"]
+    resources = [each.value.roles]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.permissions_boundary[each.key].arn]
+    }
+  }
+
+  # Taking permissions away needs no boundary: an apply can still clean up a role made before the boundary existed.
   statement {
     sid = "IamRolesWrite"
     actions = [
-      "iam:CreateRole",
       "iam:DeleteRole",
       "iam:UpdateRole",
       "iam:UpdateRoleDescription",
       "iam:UpdateAssumeRolePolicy",
       "iam:TagRole",
       "iam:UntagRole",
-      "iam:PutRolePolicy",
       "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
     ]
     resources = [each.value.roles]
   }
@@ -544,10 +718,11 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
     resources = [each.value.policies]
   }
 
-  # Only the environment's own managed policies can be attached to its roles (never e.g. AdministratorAccess).
+  # Only the environment's own managed policies can be attached to its roles (never e.g. AdministratorAccess), and only
+  # to roles with its boundary.
   statement {
     sid       = "IamAttachOwnPolicies"
-    actions   = ["iam:AttachRolePolicy", "iam:DetachRolePolicy"]
+    actions   = ["iam:AttachRolePolicy"]
     resources = [each.value.roles]
 
     condition {
@@ -555,6 +730,36 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
       variable = "iam:PolicyARN"
       values   = [each.value.policies]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.permissions_boundary[each.key].arn]
+    }
+  }
+
+  # The boundary holds only while no deploy role can take it off a role or rewrite it. The boundaries and the GitHub
+  # roles' own policies live under this root's IAM path, which no <project>-<env>* pattern above matches; the denies
+  # keep it so should an allow ever widen.
+  statement {
+    sid       = "DenyBoundaryRemoval"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "DenyBootstrapPolicyChanges"
+    effect = "Deny"
+    actions = [
+      "iam:CreatePolicyVersion",
+      "iam:SetDefaultPolicyVersion",
+      "iam:DeletePolicyVersion",
+      "iam:DeletePolicy",
+      "iam:TagPolicy",
+      "iam:UntagPolicy",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:policy${local.iam_path}*"]
   }
 
   # The Lambda and SageMaker execution roles, handed only to those two services.
@@ -585,6 +790,115 @@ data "aws_iam_policy_document" "deploy_site_and_iam" {
 }
 
 ################################################################################
+# Permissions boundary of the stack's roles: the most any role a deploy role creates can do
+################################################################################
+
+# The stack's Lambda function and SageMaker endpoint roles (modules/api, modules/model_endpoint) each hold a narrower
+# inline policy of their own; the boundary caps every role of the environment at what those roles, and the review
+# queue's table to come, need of the environment's own resources, whatever policy a deploy role writes. No IAM, STS or
+# Organizations action: a role under it can neither create nor assume anything.
+data "aws_iam_policy_document" "permissions_boundary" {
+  for_each = local.scopes
+
+  # Lambda (/aws/lambda/<name>) and the endpoint (/aws/sagemaker/Endpoints/<name>), their log streams included.
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+    resources = each.value.log_groups
+  }
+
+  statement {
+    sid       = "InvokeOwnEndpoints"
+    actions   = ["sagemaker:InvokeEndpoint"]
+    resources = [each.value.endpoints]
+  }
+
+  statement {
+    sid       = "ReadOwnModels"
+    actions   = ["s3:GetObject"]
+    resources = [each.value.models]
+  }
+
+  # The artifact bucket's objects are encrypted with the AWS managed key aws/s3, used through S3 only.
+  statement {
+    sid       = "DecryptThroughS3"
+    actions   = ["kms:Decrypt"]
+    resources = [local.kms_keys]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "PullServingImage"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    resources = ["arn:${local.partition}:ecr:${var.region}:${data.aws_sagemaker_prebuilt_ecr_image.tensorflow_inference.registry_id}:repository/tensorflow-inference"]
+  }
+
+  # GetAuthorizationToken has no resource type; the token opens only the repository above.
+  statement {
+    sid       = "EcrToken"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  # PutMetricData has no resource type; the namespace condition is its scope.
+  statement {
+    sid       = "PublishEndpointMetrics"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = ["/aws/sagemaker/Endpoints"]
+    }
+  }
+
+  # Tables named <project>-<env>* and their indexes (the review queue).
+  statement {
+    sid       = "OwnTableItems"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+    resources = [each.value.tables]
+  }
+
+  # The environment's customer managed keys, which carry its tags (like the deploy roles' key statements).
+  statement {
+    sid       = "UseOwnKeys"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = [local.kms_keys]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+  }
+}
+
+# The serving image's registry (AWS's account for the region); the provider knows it without an API call.
+data "aws_sagemaker_prebuilt_ecr_image" "tensorflow_inference" {
+  repository_name = "tensorflow-inference"
+}
+
+# Under this root's IAM path, like every policy here: no deploy role's policy/<project>-<env>* pattern reaches it.
+resource "aws_iam_policy" "permissions_boundary" {
+  for_each = local.scopes
+
+  name        = "${each.value.prefix}-permissions-boundary"
+  path        = local.iam_path
+  description = "Permissions boundary of every IAM role of ${each.key}'s stack: its own logs, endpoint, models, tables and keys."
+  policy      = data.aws_iam_policy_document.permissions_boundary[each.key].json
+}
+
+################################################################################
 # The GitHub roles and their managed policies (documents above)
 ################################################################################
 
@@ -608,13 +922,19 @@ locals {
         env         = env
         name        = "deploy-serving"
         document    = data.aws_iam_policy_document.deploy_serving[env].json
-        description = "Apply ${env}'s root: state, SageMaker endpoint, Lambda, HTTP API, logs, alarms, topic (${scope.prefix}* only)."
+        description = "Apply ${env}'s root: state, SageMaker endpoint and its scaling, Lambda, logs, alarms, topic and key (${env}'s only)."
       }
-      "${env}/deploy-site-and-iam" = {
+      "${env}/deploy-web" = {
         env         = env
-        name        = "deploy-site-and-iam"
-        document    = data.aws_iam_policy_document.deploy_site_and_iam[env].json
-        description = "Apply ${env}'s root: S3 buckets, CloudFront, and the stack's own IAM roles (${scope.prefix}* only)."
+        name        = "deploy-web"
+        document    = data.aws_iam_policy_document.deploy_web[env].json
+        description = "Apply ${env}'s root: HTTP API, S3 buckets, CloudFront (${env}'s only, but for the account-wide statements)."
+      }
+      "${env}/deploy-iam" = {
+        env         = env
+        name        = "deploy-iam"
+        document    = data.aws_iam_policy_document.deploy_iam[env].json
+        description = "Apply ${env}'s root: the stack's IAM roles (${scope.prefix}*), only with ${env}'s permissions boundary."
       }
     }
   ]...)
@@ -632,7 +952,7 @@ locals {
         env         = env
         kind        = "deploy"
         description = "GitHub Actions (${var.github_repository}, environment ${env}): apply the reviewed plan."
-        policies    = ["read", "deploy-serving", "deploy-site-and-iam"]
+        policies    = ["read", "deploy-serving", "deploy-web", "deploy-iam"]
       }
     }
   ]...)
@@ -696,6 +1016,13 @@ data "aws_iam_policy_document" "training_trust" {
     principals {
       type        = "Service"
       identifiers = ["sagemaker.amazonaws.com"]
+    }
+
+    # Confused-deputy guard: only SageMaker acting for this account may assume the role.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
     }
   }
 }

@@ -18,6 +18,11 @@ output "deploy_role_arns" {
   value       = { for env in var.environments : env => aws_iam_role.github["deploy/${env}"].arn }
 }
 
+output "permissions_boundary_arns" {
+  description = "Permissions boundary per environment, which every IAM role of that environment's stack must carry (the environment root's permissions_boundary_arn; GitHub repository variables PERMISSIONS_BOUNDARY_ARN_<ENV>)."
+  value       = { for env in var.environments : env => aws_iam_policy.permissions_boundary[env].arn }
+}
+
 output "training_role_arn" {
   description = "SageMaker training execution role ARN (GitHub repository variable SAGEMAKER_TRAINING_ROLE_ARN_<TRAINING ENV>); null unless enable_cloud_training."
   value       = one(aws_iam_role.training[*].arn)
@@ -32,6 +37,7 @@ output "github_variables" {
         TF_STATE_BUCKET = aws_s3_bucket.state.id
       },
       { for env in var.environments : "AWS_PLAN_ROLE_ARN_${upper(env)}" => aws_iam_role.github["plan/${env}"].arn },
+      { for env in var.environments : "PERMISSIONS_BOUNDARY_ARN_${upper(env)}" => aws_iam_policy.permissions_boundary[env].arn },
       { for role in aws_iam_role.training : "SAGEMAKER_TRAINING_ROLE_ARN_${upper(var.training_environment)}" => role.arn },
     )
     environments = { for env in var.environments : env => { AWS_DEPLOY_ROLE_ARN = aws_iam_role.github["deploy/${env}"].arn } }

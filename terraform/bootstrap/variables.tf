@@ -46,7 +46,7 @@ variable "github_branch" {
 }
 
 variable "environments" {
-  description = "Deployment environments: each gets a plan role, a deploy role and its own state prefix. Names must match the Terraform roots under terraform/envs/ and the GitHub environments."
+  description = "Deployment environments: each gets a plan role, a deploy role, a permissions boundary and its own state prefix. Names must match the Terraform roots under terraform/envs/ and the GitHub environments; none may start another's name or \"bootstrap\"."
   type        = list(string)
   default     = ["dev", "prod"]
 
@@ -58,6 +58,13 @@ variable "environments" {
   validation {
     condition     = alltrue([for env in var.environments : can(regex("^[a-z][a-z0-9]{1,15}$", env))])
     error_message = "Each environment must be 2-16 characters of a-z and 0-9, starting with a letter."
+  }
+
+  validation {
+    # The deploy roles are scoped by the pattern <project>-<env>*: with "dev" and "dev2", dev's pattern would reach
+    # dev2's resources, and an environment starting "bootstrap" would reach this root's own roles and policies.
+    condition     = alltrue([for env in var.environments : !startswith("bootstrap", env) && alltrue([for other in var.environments : other == env || !startswith(other, env)])])
+    error_message = "No environment name may be the start of another one's, or of \"bootstrap\"."
   }
 }
 

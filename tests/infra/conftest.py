@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,6 +88,22 @@ def copy_terraform(destination: Path) -> Path:
     copy = destination / "terraform"
     shutil.copytree(TERRAFORM_DIR, copy, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
     return copy
+
+
+def break_terraform(copy: Path, directory: str | Path, pattern: str, replacement: str) -> Path:
+    """Apply one regex substitution (re.MULTILINE) to the first .tf file of copy/directory that matches; return it."""
+    for path in sorted((copy / directory).glob("*.tf")):
+        text = path.read_text(encoding="utf-8")
+        broken, count = re.subn(pattern, replacement, text, count=1, flags=re.MULTILINE)
+        if count:
+            path.write_text(broken, encoding="utf-8")
+            return path
+    pytest.fail(f"nothing in {directory}/*.tf matches {pattern!r}: the Terraform changed shape, update this test")
+
+
+def new_violations(rule, broken_tree: Tree, terraform_tree: Tree) -> set[str]:
+    """What a rule reports on a broken copy and not on the real tree."""
+    return set(rule(broken_tree)) - set(rule(terraform_tree))
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import ast
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 MODULES = ("private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "auth", "stack")
@@ -68,6 +69,41 @@ RESOURCE_WILDCARD_ALLOWLIST: dict[str, str | None] = {
 READ_ONLY_WILDCARD = re.compile(r"^[a-z0-9-]+:(Describe|Get|List)[A-Za-z]*\*$")
 
 REFERENCE = re.compile(r"^\$\{([^{}]*)\}$")  # a value that is exactly one reference: "${var.x}"
+
+# The deploy roles may give a role permissions only with the environment's permissions boundary on it: these actions
+# need an iam:PermissionsBoundary condition naming the bootstrap's boundary policy.
+BOUNDARY_POLICY = "aws_iam_policy.permissions_boundary"
+BOUNDARY_GATED_ACTIONS = (
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+)
+# What would undo the boundary: taking it off a role, or rewriting the policy (denied for every bootstrap policy).
+BOUNDARY_REMOVAL = "iam:DeleteRolePermissionsBoundary"
+POLICY_REWRITE_ACTIONS = (
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeletePolicyVersion",
+    "iam:DeletePolicy",
+)
+# A role under the boundary must not make, change or become another principal.
+BOUNDARY_FORBIDDEN_SERVICES = ("iam", "sts", "organizations")
+
+# Services whose resources have generated IDs, so that only their tags can tell environments apart: every deploy
+# statement writing to them is conditioned on the environment's Environment tag, or its sid ends in ACCOUNT_WIDE and
+# a comment right above the statement cites AWS's documentation for why no condition applies.
+GENERATED_ID_SERVICES = ("apigateway", "cloudfront", "application-autoscaling")
+ACCOUNT_WIDE = "AccountWide"
+ENVIRONMENT_TAG_KEYS = ("aws:ResourceTag/Environment", "aws:RequestTag/Environment")
+THIS_ENVIRONMENT = ("${each.key}",)  # in a bootstrap document made per environment (for_each over the scopes)
+# Tags the env roots put on everything (provider default_tags), which those conditions rely on.
+ENVIRONMENT_DEFAULT_TAGS = {"Project": "${var.project}", "Environment": "${local.environment}"}
+
+# A statement letting an AWS service in must say for which account or resource it acts (confused deputy).
+SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9.-]+\.amazonaws\.com(\.cn)?$")
+SOURCE_KEYS = ("aws:SourceAccount", "aws:SourceArn")
+READ_ACTION = re.compile(r"^([a-z0-9-]+:(Describe|Get|List)\w*\*?|apigateway:GET)$")
 
 
 @dataclass(frozen=True)
@@ -144,13 +180,20 @@ def first(body: dict, block: str) -> dict:
 
 
 def resolve_local(tree: Tree, directory: str, value):
-    """For "${local.x}", the value of local x in that directory (one level deep); any other value as it is."""
+    """For "${local.x}" or "${local.x.key}", that local's value in that directory (or its literal map's entry; one
+    level deep); any other value as it is."""
     target = reference(value)
     if not target or not target.startswith("local."):
         return value
+    name, *keys = target.removeprefix("local.").split(".")
     for local in tree.blocks("locals", directory=directory):
-        if local.name == target.removeprefix("local."):
-            return local.body
+        if local.name == name:
+            resolved = local.body
+            for key in keys:
+                if not isinstance(resolved, dict) or key not in resolved:
+                    return value
+                resolved = resolved[key]
+            return resolved
     return value
 
 
@@ -300,15 +343,62 @@ def check_versions_pinned(tree: Tree) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Condition:
+    test: str  # StringEquals, ArnLike, ForAllValues:StringNotEquals, ...
+    variable: str  # the condition key as written (IAM compares keys case-insensitively)
+    values: tuple
+
+
+@dataclass(frozen=True)
 class Statement:
     where: str
     effect: str
     actions: list
     not_actions: list
     resources: list
-    condition_keys: set
+    conditions: tuple
     principals: set
     key_policy: bool  # the policy of an aws_kms_key, where Resource "*" means that key
+    sid: str = ""
+    file: str = ""  # path relative to terraform/
+    per_environment: bool = False  # a bootstrap document made once per environment (for_each over the scopes)
+
+    def conditions_on(self, key: str) -> list[Condition]:
+        return [condition for condition in self.conditions if condition.variable.lower() == key.lower()]
+
+
+def document_conditions(statement: dict) -> tuple:
+    """An aws_iam_policy_document statement's conditions: `condition` blocks, and `dynamic "condition"` blocks over a
+    literal map (`for_each = { "aws:RequestTag/Project" = var.project, ... }`) expanded into one per entry. A dynamic
+    block over anything else is kept as its template (the keys it makes are not known without evaluating it)."""
+    conditions = [condition_of(block) for block in as_list(statement.get("condition"))]
+    for entry in as_list(statement.get("dynamic")):
+        if "condition" in entry:
+            template, for_each = first(entry["condition"], "content"), entry["condition"].get("for_each")
+            items = for_each.items() if isinstance(for_each, dict) else [(None, None)]
+            conditions += [condition_of(template, key, value) for key, value in items]
+    return tuple(conditions)
+
+
+def condition_of(block: dict, key: str | None = None, value: str | None = None) -> Condition:
+    """A condition block, with a dynamic block's `condition.key` and `condition.value` filled in when given."""
+
+    def fill(text) -> str:
+        text = str(text)
+        return text if key is None else text.replace("${condition.key}", key).replace("${condition.value}", str(value))
+
+    return Condition(
+        fill(block.get("test", "")), fill(block.get("variable", "")), tuple(map(fill, as_list(block.get("values"))))
+    )
+
+
+def json_conditions(statement: dict) -> tuple:
+    """A JSON policy statement's Condition ({"StringEquals": {"aws:SourceAccount": "..."}}) as Conditions."""
+    return tuple(
+        Condition(test, key, tuple(as_list(values)))
+        for test, keys in statement.get("Condition", {}).items()
+        for key, values in keys.items()
+    )
 
 
 def principal_identifiers(principal) -> set[str]:
@@ -339,13 +429,16 @@ def policy_statements(tree: Tree, directory: str | None = None) -> Iterator[Stat
                 actions=as_list(resolve_local(tree, document.directory, statement.get("actions"))),
                 not_actions=as_list(statement.get("not_actions")),
                 resources=as_list(statement.get("resources")) + as_list(statement.get("not_resources")),
-                condition_keys={condition.get("variable") for condition in as_list(statement.get("condition"))},
+                conditions=document_conditions(statement),
                 principals={
                     identifier
                     for principals in as_list(statement.get("principals"))
                     for identifier in as_list(principals.get("identifiers"))
                 },
                 key_policy=document.address in key_policy_documents,
+                sid=str(statement.get("sid", "")),
+                file=document.file,
+                per_environment="for_each" in document.body,
             )
     for resource in tree.blocks("resource", directory=directory):
         for attribute in ("policy", "assume_role_policy"):
@@ -359,9 +452,11 @@ def policy_statements(tree: Tree, directory: str | None = None) -> Iterator[Stat
                     actions=as_list(statement.get("Action")),
                     not_actions=as_list(statement.get("NotAction")),
                     resources=as_list(statement.get("Resource")) + as_list(statement.get("NotResource")),
-                    condition_keys={key for test in statement.get("Condition", {}).values() for key in test},
+                    conditions=json_conditions(statement),
                     principals=principal_identifiers(statement.get("Principal")),
                     key_policy=resource.type == "aws_kms_key",
+                    sid=str(statement.get("Sid", "")),
+                    file=resource.file,
                 )
 
 
@@ -397,7 +492,7 @@ def check_iam_least_privilege(tree: Tree) -> list[str]:
             for action in statement.actions:
                 if action not in RESOURCE_WILDCARD_ALLOWLIST:
                     violations.append(f"{statement.where}: {action!r} on Resource '*' (not in the allowlist)")
-                elif (key := RESOURCE_WILDCARD_ALLOWLIST[action]) and key not in statement.condition_keys:
+                elif (key := RESOURCE_WILDCARD_ALLOWLIST[action]) and not statement.conditions_on(key):
                     violations.append(f"{statement.where}: {action!r} on Resource '*' without a {key} condition")
     return violations
 
@@ -444,6 +539,207 @@ def check_lambda_policy(tree: Tree) -> list[str]:
         if role.body.get("managed_policy_arns")
     ]
     return violations
+
+
+################################################################################
+# IAM: permissions boundary, environment scope, service principals
+################################################################################
+
+
+def action_covers(pattern: str, action: str) -> bool:
+    """Whether an IAM action pattern ("iam:Put*") matches an action; IAM compares actions case-insensitively."""
+    return fnmatchcase(action.lower(), pattern.lower())
+
+
+def required_variable(tree: Tree, directory: str, name: str) -> list[str]:
+    for variable in tree.blocks("variable", directory=directory):
+        if variable.name == name:
+            return (
+                [f"{variable.where()}: has a default, so a root could leave it out"]
+                if "default" in variable.body
+                else []
+            )
+    return [f"{directory}: no variable {name!r}"]
+
+
+def check_roles_carry_permissions_boundary(tree: Tree) -> list[str]:
+    """Every IAM role of the modules carries var.permissions_boundary (a validated variable), which the stack passes
+    from its required permissions_boundary_arn, itself a required input of both env roots."""
+    violations = []
+    role_modules = sorted({role.directory for role in tree.blocks("resource", "aws_iam_role")} - {"bootstrap"})
+    for directory in role_modules:
+        violations += [
+            f"{role.where()}: permissions_boundary is not var.permissions_boundary"
+            for role in tree.resources("aws_iam_role", directory)
+            if role.body.get("permissions_boundary") != "${var.permissions_boundary}"
+        ]
+        variables = {variable.name: variable for variable in tree.blocks("variable", directory=directory)}
+        if "permissions_boundary" not in variables:
+            violations.append(f"{directory}: no variable 'permissions_boundary'")
+        elif not variables["permissions_boundary"].body.get("validation"):
+            violations.append(f"{variables['permissions_boundary'].where()}: not validated as an IAM policy ARN")
+    stack, calls = module_dir("stack"), stack_module_calls(tree)
+    violations += [
+        f"{call.where()}: permissions_boundary is not var.permissions_boundary_arn"
+        for name, call in calls.items()
+        if module_dir(name) in role_modules
+        and call.body.get("permissions_boundary") != "${var.permissions_boundary_arn}"
+    ]
+    if calls:
+        violations += required_variable(tree, stack, "permissions_boundary_arn")
+    for environment in ENVIRONMENTS:
+        directory = f"envs/{environment}"
+        for call in tree.blocks("module", directory=directory):
+            if call.body.get("permissions_boundary_arn") != "${var.permissions_boundary_arn}":
+                violations.append(f"{call.where()}: permissions_boundary_arn is not var.permissions_boundary_arn")
+        violations += required_variable(tree, directory, "permissions_boundary_arn")
+    return violations
+
+
+def check_deploy_roles_bounded(tree: Tree) -> list[str]:
+    """The bootstrap's roles give a role permissions only with the environment's permissions boundary on it, can take
+    the boundary off no role and rewrite no policy of the bootstrap, and pass roles only to named services; the
+    boundary, under the bootstrap's IAM path, grants no IAM, STS or Organizations action."""
+    directory = "bootstrap"
+    boundaries = [policy for policy in tree.resources("aws_iam_policy", directory) if policy.address == BOUNDARY_POLICY]
+    if not boundaries:
+        return [f"{directory}: no {BOUNDARY_POLICY}"]
+    (boundary,) = boundaries
+    violations = []
+    if boundary.body.get("path") != "${local.iam_path}":
+        violations.append(f"{boundary.where()}: not under local.iam_path, out of reach of the deploy roles' patterns")
+    boundary_document = re.match(r"\$\{(data\.aws_iam_policy_document\.\w+)", str(boundary.body.get("policy")))
+    statements = list(policy_statements(tree, directory))
+    for statement in statements:
+        label = f"{statement.where} ({statement.sid or 'no sid'})"
+        if boundary_document and statement.where.endswith(boundary_document.group(1)):
+            forbidden = [
+                a for a in statement.actions if a.split(":")[0].lower() in BOUNDARY_FORBIDDEN_SERVICES or a == "*"
+            ]
+            if forbidden or statement.not_actions:
+                violations.append(f"{label}: the boundary allows {forbidden or statement.not_actions}")
+            continue
+        if statement.effect != "Allow":
+            continue
+        gated = [a for a in statement.actions if any(action_covers(a, gated) for gated in BOUNDARY_GATED_ACTIONS)]
+        bounded = any(
+            BOUNDARY_POLICY in value
+            for condition in statement.conditions_on("iam:PermissionsBoundary")
+            if condition.test in ("StringEquals", "ArnEquals")
+            for value in condition.values
+        )
+        if gated and not bounded:
+            violations.append(f"{label}: {gated} without an iam:PermissionsBoundary condition naming {BOUNDARY_POLICY}")
+        if removal := [a for a in statement.actions if action_covers(a, BOUNDARY_REMOVAL)]:
+            violations.append(f"{label}: allows {removal}, which takes the boundary off a role")
+        if any(action_covers(a, "iam:PassRole") for a in statement.actions) and not statement.conditions_on(
+            "iam:PassedToService"
+        ):
+            violations.append(f"{label}: iam:PassRole without an iam:PassedToService condition")
+    denies = [statement for statement in statements if statement.effect == "Deny"]
+    if not any("*" in s.resources and any(action_covers(a, BOUNDARY_REMOVAL) for a in s.actions) for s in denies):
+        violations.append(f"{directory}: no Deny of {BOUNDARY_REMOVAL} on Resource '*'")
+    violations += [
+        f"{directory}: no Deny of {action} on the policies under local.iam_path"
+        for action in POLICY_REWRITE_ACTIONS
+        if not any(
+            any("${local.iam_path}" in resource for resource in s.resources)
+            and any(action_covers(a, action) for a in s.actions)
+            for s in denies
+        )
+    ]
+    return violations
+
+
+def scoped_to_this_environment(statement: Statement, keys=ENVIRONMENT_TAG_KEYS) -> bool:
+    """Conditioned (StringEquals, or ...IfExists) on one of these keys being this document's environment."""
+    return any(
+        condition.test in ("StringEquals", "StringEqualsIfExists") and condition.values == THIS_ENVIRONMENT
+        for key in keys
+        for condition in statement.conditions_on(key)
+    )
+
+
+def cites_reason_above(tree: Tree, statement: Statement) -> bool:
+    """A comment right above the statement's `statement {` line links AWS's documentation."""
+    path = tree.root / statement.file
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    sid_line = next((i for i, line in enumerate(lines) if re.search(rf'\bsid\s*=\s*"{statement.sid}"', line)), None)
+    if sid_line is None:
+        return False
+    start = next((i for i in range(sid_line, -1, -1) if re.match(r"\s*statement\s*\{", lines[i])), 0)
+    comment = []
+    for line in reversed(lines[:start]):
+        if not re.match(r"\s*(#|//)", line):
+            break
+        comment.append(line)
+    return "docs.aws.amazon.com" in "".join(comment)
+
+
+def check_generated_id_services_environment_scoped(tree: Tree) -> list[str]:
+    """In the bootstrap's per-environment documents, every write to API Gateway, CloudFront or Application Auto
+    Scaling (generated IDs: only tags tell environments apart) is conditioned on this environment's Environment tag,
+    or is marked account-wide (sid ending in AccountWide) with a comment above it citing AWS's documentation; no
+    tagging statement can pull another environment's resource into this one; the env roots set those tags."""
+    violations = []
+    for statement in policy_statements(tree, "bootstrap"):
+        if statement.effect != "Allow" or not statement.per_environment:
+            continue
+        label = f"{statement.where} ({statement.sid or 'no sid'})"
+        writes = [a for a in statement.actions if a.split(":")[0] in GENERATED_ID_SERVICES and not READ_ACTION.match(a)]
+        if writes and statement.sid.endswith(ACCOUNT_WIDE):
+            if not cites_reason_above(tree, statement):
+                violations.append(f"{label}: account-wide without a comment above it citing docs.aws.amazon.com")
+        elif writes and not scoped_to_this_environment(statement):
+            violations.append(
+                f"{label}: {writes} neither conditioned on {' or '.join(ENVIRONMENT_TAG_KEYS)} = each.key "
+                f"nor marked {ACCOUNT_WIDE}"
+            )
+        changes = [a for a in statement.actions if not READ_ACTION.match(a)]
+        tagging = [a for a in changes if "Tag" in a.split(":")[-1]]
+        if changes:  # API Gateway's tag calls are its POST and DELETE on /tags/<ARN>
+            directory = statement.file.rpartition("/")[0]
+            tagging += [r for r in statement.resources if "/tags/" in str(resolve_local(tree, directory, r))]
+        named = all(str(resource).startswith("${each.value.") for resource in statement.resources)
+        tag_keys_kept = any(
+            "StringNotEquals" in condition.test and "Environment" in condition.values
+            for condition in statement.conditions_on("aws:TagKeys")
+        )
+        if (
+            tagging
+            and not named
+            and not tag_keys_kept
+            and not scoped_to_this_environment(statement, ["aws:ResourceTag/Environment"])
+        ):
+            violations.append(
+                f"{label}: {tagging} could tag another environment's resource as this one's "
+                "(no aws:ResourceTag/Environment = each.key, no aws:TagKeys guard)"
+            )
+    for environment in ENVIRONMENTS:
+        directory = f"envs/{environment}"
+        locals_ = {local.name: local.body for local in tree.blocks("locals", directory=directory)}
+        if locals_.get("environment") != environment:
+            violations.append(f"{directory}: local.environment is {locals_.get('environment')!r}, not {environment!r}")
+        providers = [provider for provider in tree.blocks("provider", directory=directory) if provider.name == "aws"]
+        tags = first(providers[0].body, "default_tags").get("tags", {}) if providers else {}
+        violations += [
+            f"{directory}: provider aws default_tags do not set {key} = {value}"
+            for key, value in ENVIRONMENT_DEFAULT_TAGS.items()
+            if not isinstance(tags, dict) or tags.get(key) != value
+        ]
+    return violations
+
+
+def check_service_principals_scoped(tree: Tree) -> list[str]:
+    """Every Allow statement letting an AWS service in (a role's trust policy; a key, bucket or topic policy) carries
+    aws:SourceAccount or aws:SourceArn, so the service acts only for this account (confused deputy)."""
+    return [
+        f"{statement.where} ({statement.sid or 'no sid'}): {services} without aws:SourceAccount or aws:SourceArn"
+        for statement in policy_statements(tree)
+        if statement.effect == "Allow"
+        and (services := sorted(p for p in statement.principals if SERVICE_PRINCIPAL.match(str(p))))
+        and not any(statement.conditions_on(key) for key in SOURCE_KEYS)
+    ]
 
 
 ################################################################################
@@ -1036,6 +1332,10 @@ RULES: list[Callable[[Tree], list[str]]] = [
     check_versions_pinned,
     check_iam_least_privilege,
     check_lambda_policy,
+    check_roles_carry_permissions_boundary,
+    check_deploy_roles_bounded,
+    check_generated_id_services_environment_scoped,
+    check_service_principals_scoped,
     check_lambda_endpoint_wiring,
     check_rollback_alarms_wired,
     check_api_routes,

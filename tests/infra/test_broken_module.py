@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import PROJECT_ROOT, copy_terraform, parse_terraform, run_checkov, terraform_fmt_check
+from .conftest import (
+    PROJECT_ROOT,
+    break_terraform,
+    copy_terraform,
+    new_violations,
+    parse_terraform,
+    run_checkov,
+    terraform_fmt_check,
+)
 from .terraform_rules import (
     RULES,
     HandlerMetrics,
@@ -29,23 +37,8 @@ API_MODULE = Path("modules/api")
 INVOKE_ENDPOINT = '"sagemaker:InvokeEndpoint"'
 
 
-def break_module(copy: Path, directory: Path, pattern: str, replacement: str) -> Path:
-    """Apply one regex substitution to the first .tf file of that directory that matches; return that file."""
-    for path in sorted((copy / directory).glob("*.tf")):
-        text = path.read_text(encoding="utf-8")
-        broken, count = re.subn(pattern, replacement, text, count=1, flags=re.MULTILINE)
-        if count:
-            path.write_text(broken, encoding="utf-8")
-            return path
-    pytest.fail(f"nothing in {directory}/*.tf matches {pattern!r}: the module changed shape, update this test")
-
-
 def break_api_module(copy: Path, pattern: str, replacement: str) -> Path:
-    return break_module(copy, API_MODULE, pattern, replacement)
-
-
-def new_violations(rule, broken_tree, terraform_tree) -> set[str]:
-    return set(rule(broken_tree)) - set(rule(terraform_tree))
+    return break_terraform(copy, API_MODULE, pattern, replacement)
 
 
 def test_unbroken_copy_passes_every_check(tmp_path):
@@ -131,7 +124,7 @@ AUTH_FAULTS = {
 def test_authentication_fault_is_caught(tmp_path, terraform_tree, fault):
     directory, pattern, replacement, rule, expected = AUTH_FAULTS[fault]
     copy = copy_terraform(tmp_path)
-    break_module(copy, Path(directory), pattern, replacement)
+    break_terraform(copy, Path(directory), pattern, replacement)
     caught = new_violations(rule, parse_terraform(copy), terraform_tree)
     assert any(expected in violation for violation in caught), caught
 

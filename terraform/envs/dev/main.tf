@@ -32,6 +32,7 @@ module "stack" {
   auth                     = var.auth
   auth_domain_prefix       = var.auth_domain_prefix
   auth_extra_redirect_urls = var.auth_extra_redirect_urls
+  permissions_boundary_arn = var.permissions_boundary_arn
 
   # A serverless endpoint: billed per request, scales to zero; cold starts are fine here. Its max concurrency
   # equals the function's reserved concurrency, so the function cannot send more concurrent calls than the

@@ -14,6 +14,11 @@ variable "project" {
   default     = "toxiguard"
 }
 
+variable "permissions_boundary_arn" {
+  description = "Permissions boundary of the stack's IAM roles: the bootstrap's output permissions_boundary_arns[\"dev\"]. The deploy role may create roles only with it."
+  type        = string
+}
+
 ################################################################################
 # Model: the values `toxiguard publish` writes to model.auto.tfvars.json
 ################################################################################

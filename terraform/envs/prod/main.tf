@@ -33,6 +33,7 @@ module "stack" {
   auth_domain_prefix        = var.auth_domain_prefix
   auth_extra_redirect_urls  = var.auth_extra_redirect_urls
   allow_unauthenticated_api = var.allow_unauthenticated_api
+  permissions_boundary_arn  = var.permissions_boundary_arn
 
   # Provisioned instances (no cold starts) with autoscaling, two at least so one Availability Zone can fail.
   # Canary deployments: one of the two new instances (SageMaker caps a canary at 50% of the fleet) takes

@@ -69,6 +69,8 @@ resource "aws_cloudwatch_log_group" "access" {
 # Execution role: invoke this one endpoint, write this one log group
 ################################################################################
 
+data "aws_caller_identity" "current" {}
+
 data "aws_iam_policy_document" "assume_role" {
   statement {
     sid     = "LambdaAssumeRole"
@@ -79,14 +81,22 @@ data "aws_iam_policy_document" "assume_role" {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
     }
+
+    # Confused-deputy guard: only Lambda acting for this account may assume the role.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
 
 resource "aws_iam_role" "lambda" {
-  name               = "${var.name}-lambda"
-  description        = "Execution role of the ${var.name} API function"
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
-  tags               = var.tags
+  name                 = "${var.name}-lambda"
+  description          = "Execution role of the ${var.name} API function"
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.permissions_boundary
+  tags                 = var.tags
 }
 
 data "aws_iam_policy_document" "lambda" {

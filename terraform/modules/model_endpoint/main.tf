@@ -75,9 +75,10 @@ data "aws_iam_policy_document" "assume_role" {
 }
 
 resource "aws_iam_role" "execution" {
-  name               = "${var.name}-sagemaker-execution"
-  description        = "Lets SageMaker endpoint ${var.name} read its model archive, pull the serving image and write its logs."
-  assume_role_policy = data.aws_iam_policy_document.assume_role.json
+  name                 = "${var.name}-sagemaker-execution"
+  description          = "Lets SageMaker endpoint ${var.name} read its model archive, pull the serving image and write its logs."
+  assume_role_policy   = data.aws_iam_policy_document.assume_role.json
+  permissions_boundary = var.permissions_boundary
 
   tags = var.tags
 }

@@ -294,3 +294,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "permissions_boundary" {
+  description = "ARN of the IAM policy that every role of this module carries as its permissions boundary (the bootstrap's <project>-<environment>-permissions-boundary, without which the deploy roles may not create roles); null for none."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.permissions_boundary == null || can(regex("^arn:aws[a-z-]*:iam::([0-9]{12}|aws):policy/[\\w+=,.@/-]+$", var.permissions_boundary))
+    error_message = "permissions_boundary must be an IAM policy ARN (arn:aws:iam::<account>:policy/<path><name>) or null."
+  }
+}

@@ -435,6 +435,13 @@ data "aws_iam_policy_document" "alarm_topic_key" {
       type        = "Service"
       identifiers = ["cloudwatch.amazonaws.com"]
     }
+
+    # Confused-deputy guard: only CloudWatch acting for this account's alarms may use the key.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
   }
 }
 

@@ -46,6 +46,7 @@ module "model_endpoint" {
 
   rollback_alarm_names = module.monitoring.endpoint_rollback_alarm_names
   log_retention_days   = var.log_retention_days
+  permissions_boundary = var.permissions_boundary_arn
   tags                 = var.tags
 }
 
@@ -72,6 +73,7 @@ module "api" {
   log_retention_days     = var.log_retention_days
   throttling_rate_limit  = var.api_throttling_rate_limit
   throttling_burst_limit = var.api_throttling_burst_limit
+  permissions_boundary   = var.permissions_boundary_arn
 
   # Tokens of this pool only, issued to one of its two app clients, with the scopes its resource server defines.
   jwt_authorizer = local.auth_enabled ? {

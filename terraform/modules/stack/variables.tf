@@ -30,6 +30,12 @@ variable "tags" {
   default     = {}
 }
 
+# Validated by api and model_endpoint, whose roles carry it.
+variable "permissions_boundary_arn" {
+  description = "ARN of the permissions boundary every IAM role of the stack carries: the bootstrap's output permissions_boundary_arns[<environment>], the only boundary the environment's deploy role may create roles with."
+  type        = string
+}
+
 ################################################################################
 # Model (from the artifact's manifest.json; validated by model_endpoint and api, which use the values)
 ################################################################################
