@@ -1,10 +1,12 @@
 """End-to-end serving benchmark: HTTP client -> local gateway -> Lambda handler -> boto3 -> local model server.
 
 Starts `toxiguard serve` once per configuration on free loopback ports: the shipped model with micro-batching (the
-default), the same without it (the baseline), and the previous shipped model with micro-batching (the model the
-serving targets were first measured with), all at once. It then measures latency of one comment at concurrency 1,
-8 and 32, and comments/s with requests of 64 comments, in rounds: each round runs a share of every phase against
-each configuration in turn (the order rotating), so the machine's drift over minutes falls on all of them alike.
+default), the same without it (the baseline), the same with every request's token checked (AUTH=jwt and the local
+development issuer, as the HTTP API's JWT authorizer would), and the previous shipped model with micro-batching (the
+model the serving targets were first measured with), all at once. It then measures latency of one comment at
+concurrency 1, 8 and 32, and comments/s with requests of 64 comments, in rounds: each round runs a share of every
+phase against each configuration in turn (the order rotating), so the machine's drift over minutes falls on all of
+them alike.
 Every phase is bounded in requests and in seconds. Comments are real ones from the shared data (a seeded sample;
 their text is never written out), or the project's fixture when the data is absent. Writes
 bench/results/serving.json: per phase and configuration the pooled p50/p99 and throughput, and each round's.
@@ -24,6 +26,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -65,12 +68,23 @@ def free_port() -> int:
 class Stack:
     """`toxiguard serve` in a child process (its own model server child included)."""
 
-    def __init__(self, artifact: Path, batching: bool):
+    def __init__(self, artifact: Path, batching: bool, data_dir: Path | None = None):
+        """With `data_dir`, AUTH=jwt with the local development issuer keeping its keys there; requests carry one of
+        its tokens (`self.headers`)."""
+        self.headers = {"Content-Type": "application/json"}
+        environment = {**os.environ, "AUTH": "none"}
+        if data_dir is not None:
+            from toxiguard.serving.local.auth import MODERATE_SCOPE
+            from toxiguard.serving.local.issuer import LocalIssuer
+
+            environment.update(AUTH="jwt", TOXIGUARD_DATA_DIR=str(data_dir))
+            token = LocalIssuer(data_dir).mint_token([MODERATE_SCOPE], ttl_seconds=4 * 3600)
+            self.headers["Authorization"] = f"Bearer {token}"
         command = [sys.executable, "-m", "toxiguard.cli", "serve", "--port", str(free_port()),
                    "--model-port", str(free_port()), "--artifact", str(artifact)]  # fmt: skip
         if not batching:
             command.append("--no-batching")
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=environment)
         for line in self.process.stdout:
             match = READY.search(line)
             if match:
@@ -84,9 +98,9 @@ class Stack:
         self.process.wait(timeout=30)
 
 
-def run_load(url: str, bodies: list[bytes], concurrency: int, max_seconds: float) -> dict:
+def run_load(stack: Stack, bodies: list[bytes], concurrency: int, max_seconds: float) -> dict:
     """Send `bodies` from `concurrency` keep-alive connections: latencies of answered requests, errors, elapsed time."""
-    host, port = url.removeprefix("http://").split(":")
+    host, port = stack.url.removeprefix("http://").split(":")
     next_index = iter(range(len(bodies)))
     lock = threading.Lock()
     latencies: list[float] = []
@@ -102,7 +116,7 @@ def run_load(url: str, bodies: list[bytes], concurrency: int, max_seconds: float
                 break
             started = time.perf_counter()
             try:
-                connection.request("POST", "/v1/moderate", bodies[index], {"Content-Type": "application/json"})
+                connection.request("POST", "/v1/moderate", bodies[index], stack.headers)
                 response = connection.getresponse()
                 response.read()
                 status = str(response.status)
@@ -163,7 +177,7 @@ def measure(stacks: dict[str, Stack], comments: list[str], quick: bool) -> dict:
         ],
     }
     for stack in stacks.values():
-        run_load(stack.url, bodies["single"][:200], 1, 30)  # warm-up: connections, traced functions
+        run_load(stack, bodies["single"][:200], 1, 30)  # warm-up: connections, traced functions
     scale = 0.2 if quick else 1.0
     raw = {name: {} for name in stacks}
     for round_index in range(ROUNDS):
@@ -174,7 +188,7 @@ def measure(stacks: dict[str, Stack], comments: list[str], quick: bool) -> dict:
             names = list(stacks)
             names = names[round_index % len(names) :] + names[: round_index % len(names)]
             for name in names:
-                result = run_load(stacks[name].url, chosen, concurrency, 120)
+                result = run_load(stacks[name], chosen, concurrency, 120)
                 raw[name].setdefault((phase, kind, concurrency), []).append(result)
         print(f"  round {round_index + 1} of {ROUNDS} done")
     return {
@@ -199,21 +213,28 @@ def main() -> int:
     args = parser.parse_args()
     comments = load_comments(args.data, BATCH_TEXTS * 40)
     shipped = latest_artifact()
-    configurations = {"micro_batching": (shipped, True), "no_batching_baseline": (shipped, False)}
+    # name: (artifact, micro-batching, tokens checked)
+    configurations = {
+        "micro_batching": (shipped, True, False),
+        "no_batching_baseline": (shipped, False, False),
+        "jwt_auth": (shipped, True, True),
+    }
     if PREVIOUS_MODEL.exists() and shipped != PREVIOUS_MODEL:
-        configurations["previous_model_micro_batching"] = (PREVIOUS_MODEL, True)
+        configurations["previous_model_micro_batching"] = (PREVIOUS_MODEL, True, False)
     stacks: dict[str, Stack] = {}
-    try:
-        for name, (artifact, batching) in configurations.items():
-            print(f"{name}: starting the local stack with {artifact.name}")
-            stacks[name] = Stack(artifact, batching)
-        runs = measure(stacks, comments, args.quick)
-    finally:
-        for stack in stacks.values():
-            stack.close()
+    with tempfile.TemporaryDirectory(prefix="toxiguard-bench-") as data_dir:
+        try:
+            for name, (artifact, batching, auth) in configurations.items():
+                print(f"{name}: starting the local stack with {artifact.name}")
+                stacks[name] = Stack(artifact, batching, Path(data_dir) if auth else None)
+            runs = measure(stacks, comments, args.quick)
+        finally:
+            for stack in stacks.values():
+                stack.close()
 
     main_run, baseline = runs["micro_batching"], runs["no_batching_baseline"]
     single_c1 = main_run["single_comment"]["concurrency_1"]
+    with_tokens = runs["jwt_auth"]["single_comment"]["concurrency_1"]
 
     def best_batch(run: dict) -> float:
         return max(phase["comments_per_second"] for phase in run["batch_64"].values())
@@ -239,8 +260,8 @@ def main() -> int:
         "path": "http.client -> gateway -> Lambda handler -> boto3 (SigV4) -> model server, all on 127.0.0.1",
         "model_version": read_manifest(shipped)["version"],
         "configurations": {
-            name: {"model_version": read_manifest(artifact)["version"], "micro_batching": batching}
-            for name, (artifact, batching) in configurations.items()
+            name: {"model_version": read_manifest(artifact)["version"], "micro_batching": batching, "jwt_auth": auth}
+            for name, (artifact, batching, auth) in configurations.items()
         },
         "rounds": ROUNDS,
         "comments": {"count": len(comments), "source": args.data.name if args.data.exists() else FIXTURE.name},
@@ -252,6 +273,8 @@ def main() -> int:
             "single_p99_ms_max": single_c1["p99_ms"] <= TARGETS["single_p99_ms_max"],
             "batch_comments_per_second_min": best_batch(main_run) >= TARGETS["batch_comments_per_second_min"],
             "errors": errors == TARGETS["errors"],
+            "jwt_auth_single_p50_ms_max": with_tokens["p50_ms"] <= TARGETS["single_p50_ms_max"],
+            "jwt_auth_single_p99_ms_max": with_tokens["p99_ms"] <= TARGETS["single_p99_ms_max"],
         },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
