@@ -53,6 +53,14 @@ def stack(local_stack):
     return local_stack
 
 
+@pytest.fixture(scope="module")
+def auth_stack(local_stack_factory, tmp_path_factory):
+    """The local stack with AUTH=jwt and the development issuer, whose key pair goes to a temporary
+    TOXIGUARD_DATA_DIR: started for the sign-in tests' module and stopped after it."""
+    data_dir = tmp_path_factory.mktemp("toxiguard-data")
+    with local_stack_factory({"AUTH": "jwt", "TOXIGUARD_DATA_DIR": str(data_dir)}) as stack:
+        yield stack
+
 
 @pytest.fixture
 def page(browser):
