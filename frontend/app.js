@@ -273,18 +273,15 @@
       showNotice("Your account lacks the moderate permission", PERMISSION_HELP[auth.mode], code);
       return;
     }
+    if (!auth.required) {
+      const detail = "This page's config.js does not set up signing in. Tell whoever runs toxiguard.";
+      showNotice("The API wants a sign-in", detail, code);
+      return;
+    }
     auth.forget(); // refused even after renewal: it will not be accepted later
     const why = typeof error.message === "string" ? `The API refused your token: ${error.message}.` : "";
     renderAccount(why || "The API refused your sign-in.");
-    if (auth.required) {
-      showNotice("Sign in again to check comments", why || "The API did not accept your sign-in.", code);
-    } else {
-      showNotice(
-        "The API wants a sign-in",
-        "This page's config.js does not set up signing in. Tell whoever runs toxiguard.",
-        code,
-      );
-    }
+    showNotice("Sign in again to check comments", why || "The API did not accept your sign-in.", code);
   }
 
   /**

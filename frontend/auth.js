@@ -86,7 +86,10 @@ window.toxiguardAuth = (() => {
   // --- Tokens -----------------------------------------------------------------------------------------------------
 
   const base64url = (bytes) =>
-    btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    btoa(String.fromCharCode(...bytes))
+      .replace(/\+/g, "-")
+      .replace(/\//g, "_")
+      .replace(/=+$/, "");
   const randomText = (byteCount) => base64url(crypto.getRandomValues(new Uint8Array(byteCount)));
 
   /** A JWT's claims, unverified; null when `token` is not a JWT. */
