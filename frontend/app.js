@@ -2,7 +2,8 @@
  * toxiguard web page: sends comments to the moderation API and shows per-label score bars with thresholds.
  *
  * API (docs/openapi.yaml): POST {apiUrl}/v1/moderate with {"text": ...} or {"texts": [...]}, GET {apiUrl}/v1/health.
- * config.js sets window.TOXIGUARD_CONFIG = {apiUrl: "..."}; an empty apiUrl means the page's own origin.
+ * config.js sets window.TOXIGUARD_CONFIG = {apiUrl: "...", auth: {...}}; an empty apiUrl means the page's own origin.
+ * With sign-in on (auth.js), POST /v1/moderate carries the signed-in user's access token; health never does.
  *
  * Comments are user text: they only ever reach the page through textContent and attributes, never as HTML.
  */
@@ -10,6 +11,7 @@
   "use strict";
 
   const config = window.TOXIGUARD_CONFIG || {};
+  const auth = window.toxiguardAuth;
   const API_URL = String(config.apiUrl || "").replace(/\/+$/, "");
   const REQUEST_TIMEOUT_MS = positiveNumber(config.requestTimeoutMs, 10000);
   const HEALTH_TIMEOUT_MS = positiveNumber(config.healthTimeoutMs, 5000);
@@ -47,6 +49,15 @@
     endpoint_timeout: "The model took too long to answer",
     origin_not_allowed: "This page may not call the API",
   };
+  // How to get a token that may score comments, by sign-in mode, for a 403.
+  const PERMISSION_HELP = {
+    none: "The API wants a token with the toxiguard/moderate scope, and this page's config.js sends none.",
+    local: "This token lacks the toxiguard/moderate scope. Get one that has it: toxiguard token --scope moderate.",
+    cognito:
+      "Your sign-in does not grant the toxiguard/moderate scope. Ask whoever runs toxiguard to allow it for this " +
+      "page's app client, then sign out and in again.",
+  };
+  const LONGEST_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 
   const form = document.getElementById("moderate-form");
   const textarea = document.getElementById("comment");
@@ -56,8 +67,12 @@
   const resultsSection = document.getElementById("results");
   const resultsBody = document.getElementById("results-body");
   const banner = document.getElementById("api-banner");
+  const signInPanel = document.getElementById("sign-in");
+  const signInReason = document.getElementById("sign-in-reason");
+  const signOutButton = document.getElementById("sign-out-button");
 
   let busy = false;
+  let expiryTimer = 0;
 
   function positiveNumber(value, fallback) {
     const number = Number(value);
@@ -112,15 +127,18 @@
     }
   }
 
-  /** One API call with a timeout; resolves with the status, parsed JSON (or null) and the round trip in ms. */
-  async function callApi(path, { payload, timeoutMs }) {
+  /** One API call with a timeout (and a bearer token if given); resolves with the status, parsed JSON (or null)
+   * and the round trip in ms. */
+  async function callApi(path, { payload, token, timeoutMs }) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), timeoutMs);
     const started = performance.now();
+    const headers = payload === undefined ? {} : { "Content-Type": "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
     try {
       const response = await fetch(`${API_URL}${path}`, {
         method: payload === undefined ? "GET" : "POST",
-        headers: payload === undefined ? {} : { "Content-Type": "application/json" },
+        headers,
         body: payload === undefined ? undefined : JSON.stringify(payload),
         signal: controller.signal,
         cache: "no-store",
@@ -178,6 +196,7 @@
     );
   }
 
+  /** GET /v1/health (never with a token) and show what it says; resolves true when the API and model answer. */
   async function checkHealth() {
     setServiceStatus("checking", "Connecting to the API…");
     let reply;
@@ -185,12 +204,14 @@
       reply = await callApi("/v1/health", { timeoutMs: HEALTH_TIMEOUT_MS });
     } catch {
       apiIsDown();
-      return;
+      return false;
     }
     const body = reply.body || {};
     if (reply.ok && body.status === "ok") {
       apiIsUp(body.model_version);
-    } else if (body.model_version) {
+      return true;
+    }
+    if (body.model_version) {
       // The API answers but the model endpoint does not (503 "unavailable").
       setServiceStatus("degraded", `Model ${body.model_version} not answering`);
       showBanner(
@@ -203,6 +224,83 @@
       setServiceStatus("down", `API error (HTTP ${reply.status})`);
       showBanner("The moderation API is having trouble.", `Its health check answered HTTP ${reply.status}.`);
     }
+    return false;
+  }
+
+  // --- Sign-in (auth.js) ------------------------------------------------------------------------------------------
+
+  function formatTime(ms) {
+    const when = new Date(ms);
+    return when.toDateString() === new Date().toDateString()
+      ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+      : when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  }
+
+  /** The header's account line and the sign-in panel; `reason` says why nobody is signed in (any more). */
+  function renderAccount(reason = "") {
+    if (!auth.required) return;
+    const user = auth.user();
+    const status = [el("span", { text: user ? "Signed in as " : "Not signed in" })];
+    clearTimeout(expiryTimer);
+    if (user) {
+      status.push(el("strong", { className: "account-name", text: user.name }));
+      // A handed-over token cannot be renewed, so its end is worth showing; Cognito sign-ins renew themselves.
+      if (auth.mode === "local") {
+        const left = user.expiresAt - Date.now();
+        const expiry = left > 0 ? ` until ${formatTime(user.expiresAt)}` : " · token expired";
+        status.push(el("span", { className: `account-expiry${left > 0 ? "" : " is-expired"}`, text: expiry }));
+        if (left > 0) expiryTimer = setTimeout(renderAccount, Math.min(left + 1000, LONGEST_TIMER_MS));
+      }
+    }
+    document.getElementById("account-status").replaceChildren(...status);
+    document.getElementById("account").hidden = false;
+    signOutButton.hidden = !user;
+    signInPanel.hidden = Boolean(user);
+    signInReason.textContent = reason;
+    signInReason.hidden = !reason;
+  }
+
+  function showSignInProblem(problem) {
+    const code = [problem.code, problem.status && `HTTP ${problem.status}`].filter(Boolean).join(" · ");
+    showNotice(problem.title, problem.detail, code);
+  }
+
+  /** 401 and 403: the local gateway's error shape, or API Gateway's own `{"message": ...}` on AWS. */
+  function showRefusal(reply) {
+    const error = (reply.body && reply.body.error) || {};
+    const code = [error.code, `HTTP ${reply.status}`].filter(Boolean).join(" · ");
+    if (reply.status === 403) {
+      showNotice("Your account lacks the moderate permission", PERMISSION_HELP[auth.mode], code);
+      return;
+    }
+    if (!auth.required) {
+      const detail = "This page's config.js does not set up signing in. Tell whoever runs toxiguard.";
+      showNotice("The API wants a sign-in", detail, code);
+      return;
+    }
+    auth.forget(); // refused even after renewal: it will not be accepted later
+    const why = typeof error.message === "string" ? `The API refused your token: ${error.message}.` : "";
+    renderAccount(why || "The API refused your sign-in.");
+    showNotice("Sign in again to check comments", why || "The API did not accept your sign-in.", code);
+  }
+
+  /**
+   * POST /v1/moderate with the signed-in user's token. A refused token is renewed once (Cognito sign-ins) and the
+   * request sent again: on a 401, and on a request that got no answer it could read, which is how a browser sees
+   * API Gateway's own 401 (it carries no CORS headers; docs/api.md).
+   */
+  async function moderate(payload) {
+    const send = async () =>
+      callApi("/v1/moderate", { payload, token: await auth.accessToken(), timeoutMs: REQUEST_TIMEOUT_MS });
+    let reply;
+    try {
+      reply = await send();
+    } catch (failure) {
+      const unreadable = failure instanceof NoAnswer && failure.kind === "unreachable";
+      if (unreadable && (await auth.renew().catch(() => false))) return send();
+      throw failure;
+    }
+    return reply.status === 401 && (await auth.renew()) ? send() : reply;
   }
 
   // --- Input ------------------------------------------------------------------------------------------------------
@@ -284,12 +382,28 @@
     setBusy(true);
     let reply;
     try {
-      reply = await callApi("/v1/moderate", { payload, timeoutMs: REQUEST_TIMEOUT_MS });
+      await authReady;
+      if (auth.required && !auth.user()) {
+        // A request without a token can only be refused: say how to sign in instead.
+        const where = auth.mode === "cognito" ? "Use the Sign in button above." : "See above how to get a token.";
+        showNotice("Sign in to check comments", `Checking comments needs a signed-in moderator. ${where}`);
+        return;
+      }
+      reply = await moderate(payload);
     } catch (failure) {
-      showNoAnswer(failure);
+      if (failure instanceof auth.SignInProblem) {
+        showSignInProblem(failure);
+        renderAccount();
+      } else {
+        await showNoAnswer(failure);
+      }
       return;
     } finally {
       setBusy(false);
+    }
+    if (reply.status === 401 || reply.status === 403) {
+      showRefusal(reply);
+      return;
     }
     if (!reply.ok || !isModerationResponse(reply.body, items.length)) {
       showHttpError(reply, batch ? items : null);
@@ -300,11 +414,21 @@
     else renderSingle(items[0].text, reply);
   }
 
-  function showNoAnswer(failure) {
+  async function showNoAnswer(failure) {
     if (failure.kind === "timeout") {
       showNotice(
         "The API took too long to answer",
         `No answer within ${REQUEST_TIMEOUT_MS / 1000} seconds. Try again in a moment.`,
+      );
+      return;
+    }
+    // A browser cannot read API Gateway's own answers (a refused token, too many requests: no CORS headers). With
+    // sign-in on, the health check, which the function answers, tells those apart from an API that is down.
+    if (auth.required && (await checkHealth())) {
+      showNotice(
+        "The API did not accept the request",
+        "It is online, but its answer could not be read: it may have refused your sign-in, or be busy. Try again " +
+          "in a moment; if this keeps happening, sign out and sign in again.",
       );
       return;
     }
@@ -528,6 +652,26 @@
   });
   document.getElementById("api-banner-retry").addEventListener("click", checkHealth);
 
+  for (const node of document.querySelectorAll("[data-auth-mode]")) node.hidden = node.dataset.authMode !== auth.mode;
+  document.getElementById("sign-in-button").addEventListener("click", () => auth.signIn().catch(showSignInProblem));
+  signOutButton.addEventListener("click", async () => {
+    await auth.signOut(); // Cognito: on to the hosted UI's sign-out, which comes back here
+    renderAccount("You signed out.");
+    document.getElementById("sign-in-title").focus(); // the button is gone: keep the keyboard on the page
+  });
+
+  /** Take a token or finish a sign-in from the address; a submit waits for it. */
+  async function startAuth() {
+    try {
+      await auth.start();
+    } catch (problem) {
+      if (!(problem instanceof auth.SignInProblem)) throw problem;
+      showSignInProblem(problem);
+    }
+    renderAccount();
+  }
+
+  const authReady = startAuth();
   updateInputState();
   checkHealth();
 })();

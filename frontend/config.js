@@ -1,3 +1,3 @@
-// Where the page finds the moderation API. Deployment overwrites this file with the deployed API's URL;
-// an empty apiUrl means the page's own origin (the local gateway serves both). Optional: requestTimeoutMs (10000).
-window.TOXIGUARD_CONFIG = { apiUrl: "" };
+// Where the page finds the moderation API and how it signs in. Deployment (and the local gateway) writes its own;
+// an empty apiUrl means the page's own origin. The auth shapes and optional keys: frontend/README.md.
+window.TOXIGUARD_CONFIG = { apiUrl: "", auth: { mode: "none" } };

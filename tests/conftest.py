@@ -84,9 +84,20 @@ def shipped_artifact():
 
 
 @pytest.fixture(scope="session")
-def local_stack(shipped_artifact):
-    """The whole local system on free ports: model server process + gateway with the real handler and page."""
-    from toxiguard.serving.local.stack import LocalStack
+def local_stack_factory(shipped_artifact):
+    """`local_stack_factory(environment)`: the whole local system as `toxiguard serve` starts it with `environment`
+    (e.g. AUTH=jwt), serving the shipped model on free ports: a LocalStack to use with `with`."""
+    from toxiguard.serving.local.stack import LocalStack, StackSettings
 
-    with LocalStack(shipped_artifact.directory, gateway_port=0, model_port=0) as stack:
+    def make(environment: dict[str, str] | None = None):
+        settings = StackSettings.from_env(environment or {})
+        return LocalStack(shipped_artifact.directory, gateway_port=0, model_port=0, settings=settings)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def local_stack(local_stack_factory):
+    """The whole local system on free ports: model server process + gateway with the real handler and page."""
+    with local_stack_factory() as stack:
         yield stack

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import socket
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from toxiguard.config import LABELS
+
+from .conftest import PHONE, comment_box, deployed_csp, enforce_csp, moderate, open_page, tab_to
 
 pytestmark = pytest.mark.slow  # the stack loads the shipped model in a server process
 
@@ -19,8 +20,6 @@ FRIENDLY = "Thanks for fixing the references, the article reads much better now.
 RUDE = "You are a pathetic idiot and nobody wants you here."
 THREATENING = "I will find where you live and hurt you."
 QUESTION = "Could you add a source for the population figure?"
-PHONE = {"width": 390, "height": 844}
-SITE_MODULE = Path(__file__).resolve().parents[2] / "terraform" / "modules" / "site" / "main.tf"
 
 # Where each score row's bar fill ends and its threshold tick sits, as fractions of the bar's rendered width.
 BAR_GEOMETRY = """() => [...document.querySelectorAll("#results .score-row")].map((row) => {
@@ -44,22 +43,6 @@ def display_name(label: str) -> str:
 
 def shown_score(score: float) -> str:
     return "<0.01" if 0 < score < 0.005 else f"{score:.2f}"
-
-
-def open_page(page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#service-status")).not_to_have_attribute("data-state", "checking")
-
-
-def moderate(page, action) -> dict:
-    """Run `action` (a click or key press) and return the JSON the page got from POST /v1/moderate."""
-    with page.expect_response(lambda r: r.url.endswith("/v1/moderate") and r.request.method == "POST") as reply:
-        action()
-    return reply.value.json()
-
-
-def comment_box(page, batch: bool = False):
-    return page.get_by_label("Comments, one per line" if batch else "Comment", exact=True)
 
 
 def serve_config(page, **config) -> None:
@@ -143,27 +126,10 @@ def test_scores_comments_as_bars_with_verdicts_and_a_batch_table(page, stack, sc
     screenshot(page, "phone-single")
 
 
-def deployed_csp(api_origin: str) -> str:
-    """The Content-Security-Policy CloudFront sends with the page (terraform/modules/site), for this API origin."""
-    block = re.search(r'content_security_policy = join\("; ", \[(.*?)\]\)', SITE_MODULE.read_text(), re.S)
-    directives = re.findall(r'"([^"]+)"', block.group(1))
-    return "; ".join(directive.replace("${local.api_origin}", api_origin) for directive in directives)
-
-
 def test_the_page_works_under_the_content_security_policy_it_is_deployed_with(page, stack):
     csp = deployed_csp(stack.gateway_url)
-    assert "default-src 'none'" in csp and stack.gateway_url in csp
-
-    def with_csp(route):
-        response = route.fetch()
-        route.fulfill(response=response, headers={**response.headers, "content-security-policy": csp})
-
-    page.route(lambda url: url.rstrip("/") == stack.gateway_url, with_csp)
-    page.add_init_script(
-        "window.__violations = [];"
-        "document.addEventListener('securitypolicyviolation',"
-        " (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));"
-    )
+    assert "default-src 'none'" in csp and f"connect-src 'self' {stack.gateway_url};" in csp
+    enforce_csp(page, stack.gateway_url, csp)
     open_page(page, stack.gateway_url)
     expect(page.locator("#service-status")).to_have_attribute("data-state", "ok")
     page.get_by_role("button", name="Rude").click()
@@ -320,15 +286,6 @@ def test_empty_input_and_oversized_batches_are_caught_before_sending(page, stack
     page.get_by_role("button", name="Check 65 comments").click()
     expect(page.locator("#results .notice-title")).to_have_text("Too many comments in one batch")
     assert sent == []
-
-
-def tab_to(page, selector: str, presses: int = 12) -> None:
-    """Press Tab until the focused element matches `selector`; fail if it never does."""
-    for _ in range(presses):
-        page.keyboard.press("Tab")
-        if page.evaluate("(selector) => document.activeElement.matches(selector)", selector):
-            return
-    pytest.fail(f"Tab never reached {selector}")
 
 
 def test_the_page_works_from_the_keyboard(page, stack):
