@@ -159,11 +159,6 @@ def test_a_token_without_the_moderate_scope_gets_the_permission_message(page, au
     expect(page.locator("#account-status")).to_contain_text("Signed in as bob")  # the token is valid, just not for this
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lambda/handler.py's CORS preflight allows only `content-type` (CORS_PREFLIGHT_HEADERS), so a browser "
-    "refuses to send Authorization to an API on another origin: add `authorization` there",
-)
 def test_a_page_on_another_origin_than_the_api_sends_its_token(page, auth_stack, issuer):
     # As deployed: the page on CloudFront, the API on execute-api, the page's origin in ALLOWED_ORIGINS. Here one
     # gateway serves the page, another the API. No page.route in this test: while Playwright intercepts requests, it

@@ -176,12 +176,15 @@ class Smoke:
         headers = {
             "Origin": origin,
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
+            "Access-Control-Request-Headers": "authorization, content-type",  # a signed-in page sends its token
         }
         reply = request("OPTIONS", f"{self.api}/v1/moderate", None, headers)
         allowed = reply.headers.get("access-control-allow-origin")
         expect(reply.status in (200, 204), f"preflight status {reply.status}")
         expect(allowed in (origin, "*"), f"Access-Control-Allow-Origin {allowed!r} for {origin}")
+        allowed_headers = reply.headers.get("access-control-allow-headers", "")
+        names = {name.strip().lower() for name in allowed_headers.split(",")}
+        expect("authorization" in names, f"Access-Control-Allow-Headers {allowed_headers!r} lacks authorization")
         return f"preflight from {origin} allowed"
 
 
