@@ -12,11 +12,14 @@ lists of dicts, strings unquoted, expressions as "${...}" text, literal `jsonenc
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+
+from .hcl_eval import Lazy, UnsupportedExpression, evaluate_value
 
 MODULES = ("private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "auth", "stack")
 ENVIRONMENTS = ("dev", "prod")
@@ -743,6 +746,197 @@ def check_service_principals_scoped(tree: Tree) -> list[str]:
 
 
 ################################################################################
+# IAM: the bootstrap's documents as IAM sees them
+################################################################################
+
+
+@dataclass(frozen=True)
+class BootstrapInputs:
+    """Example inputs of terraform/bootstrap, to render its policy documents without AWS."""
+
+    project: str
+    environments: tuple[str, ...]
+    region: str
+    partition: str
+    account_id: str
+    state_bucket_name: str
+    # AWS's account of the prebuilt SageMaker images (12 digits in every region).
+    ecr_registry_id: str = "763104351884"
+    github_repository: str = "example-org/toxiguard"
+
+
+# The defaults of variables.tf, in an ordinary region.
+TYPICAL_INPUTS = BootstrapInputs(
+    "toxiguard", ("dev", "prod"), "eu-west-1", "aws", "123456789012", "toxiguard-tfstate-123456789012"
+)
+# The longest values variables.tf accepts (project 32 characters, environments 16, a 63-character state bucket), in
+# a region and partition with long names: every ARN in the documents is as long as it can get.
+LONGEST_INPUTS = BootstrapInputs(
+    "p" * 32, ("e" * 15 + "1", "e" * 15 + "2"), "ap-southeast-2", "aws-us-gov", "123456789012", "s" * 63
+)
+# IAM's quota for a customer managed policy document, counted without whitespace
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+MANAGED_POLICY_CHARACTERS = 6144
+# The bootstrap's managed policies are its documents made once per environment.
+PER_ENVIRONMENT = "${local.scopes}"
+
+
+class RenderError(ValueError):
+    """The bootstrap uses HCL the evaluator does not understand, or lacks what the rendering needs."""
+
+
+def bootstrap_scope(tree: Tree, inputs: BootstrapInputs) -> dict[str, object]:
+    """The names the bootstrap's expressions refer to, for `inputs`: var, local (evaluated lazily), data, and the
+    resources its documents name (the state bucket's and the boundaries' ARNs)."""
+    directory = "bootstrap"
+    variables = {
+        variable.name: variable.body.get("default") for variable in tree.blocks("variable", directory=directory)
+    }
+    variables.update(
+        project=inputs.project,
+        environments=list(inputs.environments),
+        region=inputs.region,
+        github_repository=inputs.github_repository,
+        state_bucket_name=inputs.state_bucket_name,
+    )
+    partition, account = inputs.partition, inputs.account_id
+    iam_path = f"/{inputs.project}-bootstrap/"
+    documents = [document.name for document in tree.blocks("data", "aws_iam_policy_document", directory)]
+    scope: dict[str, object] = {
+        "var": variables,
+        "data": {
+            "aws_caller_identity": {"current": {"account_id": account}},
+            "aws_partition": {"current": {"partition": partition}},
+            "aws_sagemaker_prebuilt_ecr_image": {
+                "tensorflow_inference": {"registry_id": inputs.ecr_registry_id},
+                "tensorflow_training": [{"registry_id": inputs.ecr_registry_id}],
+            },
+            # A document's .json stands for the document itself: the roles' policy lists name them.
+            "aws_iam_policy_document": {
+                name: {env: {"json": name} for env in inputs.environments} for name in documents
+            },
+        },
+        "aws_s3_bucket": {"state": {"arn": f"arn:{partition}:s3:::{inputs.state_bucket_name}"}},
+        "aws_iam_policy": {
+            "permissions_boundary": {
+                env: {
+                    "arn": f"arn:{partition}:iam::{account}:policy{iam_path}{inputs.project}-{env}-permissions-boundary"
+                }
+                for env in inputs.environments
+            }
+        },
+    }
+    scope["local"] = {
+        block.name: Lazy(lambda body=block.body: evaluate_value(body, scope))
+        for block in tree.blocks("locals", directory=directory)
+    }
+    return scope
+
+
+def flat(value) -> list:
+    """A rendered attribute as a flat list (`resources = each.value.sagemaker` is a list, `[x]` one of strings)."""
+    if isinstance(value, list):
+        return [item for element in value for item in flat(element)]
+    return [] if value is None else [value]
+
+
+def render_statement(statement: dict, scope: dict[str, object]) -> dict:
+    """One aws_iam_policy_document statement as the provider writes it into the JSON document."""
+    rendered: dict[str, object] = {}
+    if statement.get("sid"):
+        rendered["Sid"] = statement["sid"]
+    rendered["Effect"] = statement.get("effect", "Allow")
+    for attribute, key in (
+        ("actions", "Action"),
+        ("not_actions", "NotAction"),
+        ("resources", "Resource"),
+        ("not_resources", "NotResource"),
+    ):
+        items = sorted({str(item) for item in flat(evaluate_value(statement.get(attribute), scope))})
+        if items:
+            rendered[key] = items[0] if len(items) == 1 else items
+    principals: dict[str, list] = {}
+    for block in as_list(statement.get("principals")):
+        principals.setdefault(block.get("type"), []).extend(flat(evaluate_value(block.get("identifiers"), scope)))
+    if principals:
+        rendered["Principal"] = {
+            kind: ids[0] if len(ids) == 1 else sorted(set(ids)) for kind, ids in principals.items()
+        }
+    conditions: dict[str, dict] = {}
+    for condition in document_conditions(statement):
+        values = sorted({str(item) for value in condition.values for item in flat(evaluate_value(value, scope))})
+        variable = evaluate_value(condition.variable, scope)
+        conditions.setdefault(condition.test, {})[variable] = values[0] if len(values) == 1 else values
+    if conditions:
+        rendered["Condition"] = conditions
+    return rendered
+
+
+def render_bootstrap_documents(tree: Tree, inputs: BootstrapInputs) -> dict[tuple[str, str], dict]:
+    """Every per-environment policy document of the bootstrap (the GitHub roles' policies and the permissions
+    boundaries), by (document name, environment), as JSON objects."""
+    scope = bootstrap_scope(tree, inputs)
+    rendered = {}
+    try:
+        scopes = evaluate_value(PER_ENVIRONMENT, scope)
+        for document in tree.blocks("data", "aws_iam_policy_document", "bootstrap"):
+            if document.body.get("for_each") != PER_ENVIRONMENT:
+                continue
+            statements = as_list(document.body.get("statement")) + [
+                first(dynamic, "content")
+                for entry in as_list(document.body.get("dynamic"))
+                for name, dynamic in entry.items()
+                if name == "statement"
+            ]
+            for env in inputs.environments:
+                each = {**scope, "each": {"key": env, "value": scopes[env]}}
+                rendered[(document.name, env)] = {
+                    "Version": "2012-10-17",
+                    "Statement": [render_statement(statement, each) for statement in statements],
+                }
+    except (UnsupportedExpression, KeyError, TypeError) as error:
+        raise RenderError(f"bootstrap: cannot render the policy documents: {error}") from error
+    return rendered
+
+
+def bootstrap_role_documents(tree: Tree, inputs: BootstrapInputs) -> dict[str, list[str]]:
+    """The documents each GitHub role holds as managed policies ("deploy/dev" => ["read", "deploy_serving", ...]),
+    from local.github_roles and local.github_policies."""
+    scope = bootstrap_scope(tree, inputs)
+    try:
+        roles = evaluate_value("${local.github_roles}", scope)
+        policies = evaluate_value("${local.github_policies}", scope)
+        return {
+            role: [policies[f"{spec['env']}/{policy}"]["document"] for policy in spec["policies"]]
+            for role, spec in roles.items()
+        }
+    except (UnsupportedExpression, KeyError, TypeError) as error:
+        raise RenderError(f"bootstrap: cannot tell which documents the roles hold: {error}") from error
+
+
+def document_size(document: dict) -> int:
+    """Characters IAM counts for a policy: the JSON without whitespace."""
+    return len(json.dumps(document, separators=(",", ":")))
+
+
+def check_bootstrap_policy_sizes(tree: Tree) -> list[str]:
+    """Every managed policy the bootstrap makes per environment stays under IAM's 6,144 characters, even with the
+    longest project, environment, bucket, region and partition names its variables accept."""
+    try:
+        rendered = render_bootstrap_documents(tree, LONGEST_INPUTS)
+    except RenderError as error:
+        return [str(error)]
+    if not rendered:
+        return ["bootstrap: no aws_iam_policy_document made per environment (for_each = local.scopes)"]
+    return [
+        f"bootstrap: data.aws_iam_policy_document.{name} ({env}) is {size} characters, over IAM's "
+        f"{MANAGED_POLICY_CHARACTERS}: split it (as deploy_serving, deploy_web and deploy_iam are)"
+        for (name, env), document in sorted(rendered.items())
+        if (size := document_size(document)) > MANAGED_POLICY_CHARACTERS
+    ]
+
+
+################################################################################
 # Wiring: Lambda -> endpoint, API -> Lambda
 ################################################################################
 
@@ -1335,6 +1529,7 @@ RULES: list[Callable[[Tree], list[str]]] = [
     check_roles_carry_permissions_boundary,
     check_deploy_roles_bounded,
     check_generated_id_services_environment_scoped,
+    check_bootstrap_policy_sizes,
     check_service_principals_scoped,
     check_lambda_endpoint_wiring,
     check_rollback_alarms_wired,

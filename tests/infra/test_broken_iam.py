@@ -8,6 +8,7 @@ import pytest
 
 from .conftest import break_terraform, copy_terraform, new_violations, parse_terraform
 from .terraform_rules import (
+    check_bootstrap_policy_sizes,
     check_deploy_roles_bounded,
     check_generated_id_services_environment_scoped,
     check_roles_carry_permissions_boundary,
@@ -172,3 +173,23 @@ def test_service_principal_without_source_condition_is_caught(tmp_path, terrafor
     caught(
         check_service_principals_scoped, tree, terraform_tree, expected, "without aws:SourceAccount or aws:SourceArn"
     )
+
+
+################################################################################
+# Size: every managed policy under IAM's 6,144 characters, with the longest names the variables accept
+################################################################################
+
+
+def test_oversized_policy_document_is_caught(tmp_path, terraform_tree):
+    """Forty more log-group ARNs in deploy_serving: as one document the deploy policies would not fit either."""
+    arns = ", ".join(
+        f'"arn:${{local.partition}}:logs:${{var.region}}:${{local.account_id}}:log-group:/aws/extra-{n}/${{var.project}}-${{each.key}}*"'
+        for n in range(40)
+    )
+    tree = broken(
+        tmp_path,
+        "bootstrap",
+        r"(sid = \"LogGroupsWrite\"\n(?:.*\n)*?\s*resources\s*=\s*)each\.value\.log_groups",
+        f"\\1[{arns}]",
+    )
+    caught(check_bootstrap_policy_sizes, tree, terraform_tree, "deploy_serving", "over IAM's 6144")
