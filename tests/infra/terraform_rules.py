@@ -46,7 +46,7 @@ RESOURCE_WILDCARD_ALLOWLIST: dict[str, str | None] = {
     "cloudwatch:PutMetricData": "cloudwatch:namespace",
     # The bootstrap's CI roles (Terraform refreshes and manages these; none has a resource type):
     # Application Auto Scaling reads, CloudFront's global reads, the alarm e-mail subscription, KMS aliases,
-    # and the vended-log deliveries behind the HTTP API's access logs.
+    # the vended-log deliveries behind the HTTP API's access logs, and Cognito's user pool domains.
     "application-autoscaling:DescribeScalableTargets": None,
     "application-autoscaling:DescribeScalingPolicies": None,
     "application-autoscaling:DescribeScalingActivities": None,
@@ -66,6 +66,10 @@ RESOURCE_WILDCARD_ALLOWLIST: dict[str, str | None] = {
     # A new KMS key has no ARN yet: creating (and tagging) one is allowed only with the environment's tag.
     "kms:CreateKey": "aws:RequestTag/Environment",
     "kms:TagResource": "aws:RequestTag/Environment",
+    # Likewise a new Cognito user pool (CreateUserPool has no resource type, but takes aws:RequestTag).
+    "cognito-idp:CreateUserPool": "aws:RequestTag/Environment",
+    # A user pool domain is looked up by its name alone: no resource type, no condition key.
+    "cognito-idp:DescribeUserPoolDomain": None,
 }
 
 # Wildcards are allowed in read-only actions only (what `terraform plan` refreshes): "sagemaker:Describe*".

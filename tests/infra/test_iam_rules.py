@@ -119,7 +119,7 @@ def test_the_rendered_documents_are_what_iam_gets(terraform_tree):
     documents = render_bootstrap_documents(terraform_tree, TYPICAL_INPUTS)
     roles = bootstrap_role_documents(terraform_tree, TYPICAL_INPUTS)
     assert roles["plan/prod"] == ["read", "publish"]
-    assert roles["deploy/prod"] == ["read", "deploy_serving", "deploy_web", "deploy_iam"]
+    assert roles["deploy/prod"] == ["read", "deploy_serving", "deploy_web", "deploy_auth", "deploy_iam"]
     sagemaker = next(s for s in documents[("deploy_serving", "prod")]["Statement"] if s.get("Sid") == "SageMakerWrite")
     assert sagemaker["Resource"] == sorted(
         f"arn:aws:sagemaker:eu-west-1:123456789012:{kind}/toxiguard-prod*"
