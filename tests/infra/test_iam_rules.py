@@ -1,9 +1,14 @@
-"""The IAM rules of terraform_rules.py on hand-made trees, for the cases the real tree does not contain."""
+"""The IAM rules of terraform_rules.py on hand-made trees (for the cases the real tree does not contain), the
+rendering of the bootstrap's documents they rest on, and the deploy workflow's own AWS calls against the roles its
+jobs assume."""
 
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
+from .conftest import WORKFLOWS_DIR
 from .hcl_eval import Lazy, UnsupportedExpression, evaluate_value
 from .terraform_rules import (
     LONGEST_INPUTS,
@@ -16,6 +21,8 @@ from .terraform_rules import (
     document_conditions,
     document_size,
     render_bootstrap_documents,
+    role_actions,
+    role_may,
 )
 
 SAGEMAKER = {"type": "Service", "identifiers": ["sagemaker.amazonaws.com"]}
@@ -137,3 +144,54 @@ def test_the_longest_names_make_the_longest_documents(terraform_tree):
     for (name, env), document in typical.items():
         index = TYPICAL_INPUTS.environments.index(env)
         assert document_size(longest[(name, LONGEST_INPUTS.environments[index])]) > document_size(document), name
+
+
+################################################################################
+# The deploy workflow's own AWS CLI calls: allowed to the role its job assumes
+################################################################################
+
+DEPLOY_WORKFLOW = WORKFLOWS_DIR / "deploy-environment.yml"
+# The role each job of deploy-environment.yml assumes (plan_role_arn, or the environment's AWS_DEPLOY_ROLE_ARN).
+JOB_ROLES = {"plan": "plan", "apply": "deploy"}
+AWS_CLI = re.compile(r"\baws\s+([a-z0-9-]+)\s+(wait\s+)?([a-z0-9-]+)")
+# IAM prefixes of the CLI's service names, where they differ; `aws <service> wait <waiter>` polls a Get call.
+CLI_PREFIXES = {"s3api": "s3"}
+CLI_WAITERS = {("cloudfront", "invalidation-completed"): "cloudfront:GetInvalidation"}
+
+
+def cli_action(service: str, wait: str, command: str) -> str:
+    if wait:
+        return CLI_WAITERS[(service, command)]
+    return f"{CLI_PREFIXES.get(service, service)}:{''.join(part.capitalize() for part in command.split('-'))}"
+
+
+def test_the_roles_may_run_the_deploy_workflows_aws_commands(terraform_tree):
+    """`aws cognito-idp describe-user-pool-client` in the smoke test, the CDN refresh: each call of a job is allowed to
+    the role that job assumes, in every environment."""
+    workflow = yaml.safe_load(DEPLOY_WORKFLOW.read_text(encoding="utf-8"))
+    calls = [
+        (JOB_ROLES[job_name], step.get("name", ""), cli_action(*call))
+        for job_name, job in workflow["jobs"].items()
+        for step in job.get("steps", [])
+        for call in AWS_CLI.findall(step.get("run", ""))
+    ]
+    assert ("deploy", "Smoke test the deployed API and page", "cognito-idp:DescribeUserPoolClient") in calls, calls
+    documents = render_bootstrap_documents(terraform_tree, TYPICAL_INPUTS)
+    roles = bootstrap_role_documents(terraform_tree, TYPICAL_INPUTS)
+    refused = [
+        (f"{kind}/{env}", step, action)
+        for env in TYPICAL_INPUTS.environments
+        for kind, step, action in calls
+        if not role_may(role_actions([documents[(name, env)] for name in roles[f"{kind}/{env}"]]), action)
+    ]
+    assert not refused, refused
+
+
+def test_action_patterns_are_matched_like_iam_does():
+    """Wildcards match within the action name, case-insensitively; a Deny on every resource wins."""
+    allow = {"Effect": "Allow", "Action": ["cognito-idp:Describe*", "cloudwatch:PutDashboard"], "Resource": "*"}
+    deny = {"Effect": "Deny", "Action": "cognito-idp:DescribeUserPoolClient", "Resource": "*"}
+    actions = role_actions([{"Statement": [allow]}])
+    assert role_may(actions, "cognito-idp:DescribeUserPool") and role_may(actions, "Cognito-IDP:describeuserpooldomain")
+    assert not role_may(actions, "cognito-idp:GetGroup") and not role_may(actions, "cloudwatch:PutDashboards")
+    assert not role_may(role_actions([{"Statement": [allow, deny]}]), "cognito-idp:DescribeUserPoolClient")
