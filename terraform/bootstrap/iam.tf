@@ -32,20 +32,22 @@ locals {
         "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:${var.project}-${env}*",
         "arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:TargetTracking-endpoint/${var.project}-${env}*",
       ]
-      topics    = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.project}-${env}*"
-      aliases   = "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.project}-${env}*"
-      roles     = "arn:${local.partition}:iam::${local.account_id}:role/${var.project}-${env}*"
-      policies  = "arn:${local.partition}:iam::${local.account_id}:policy/${var.project}-${env}*"
-      endpoints = "arn:${local.partition}:sagemaker:${var.region}:${local.account_id}:endpoint/${var.project}-${env}*"
-      tables    = "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.project}-${env}*"
+      # Dashboards are global: no region in their ARNs.
+      dashboards = "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.project}-${env}*"
+      topics     = "arn:${local.partition}:sns:${var.region}:${local.account_id}:${var.project}-${env}*"
+      aliases    = "arn:${local.partition}:kms:${var.region}:${local.account_id}:alias/${var.project}-${env}*"
+      roles      = "arn:${local.partition}:iam::${local.account_id}:role/${var.project}-${env}*"
+      policies   = "arn:${local.partition}:iam::${local.account_id}:policy/${var.project}-${env}*"
+      endpoints  = "arn:${local.partition}:sagemaker:${var.region}:${local.account_id}:endpoint/${var.project}-${env}*"
+      tables     = "arn:${local.partition}:dynamodb:${var.region}:${local.account_id}:table/${var.project}-${env}*"
     }
   }
 
   # Resources named by a generated ID, not by us, so their ARNs cannot say which environment they belong to: HTTP
   # APIs (/apis/<id>), CloudFront distributions, origin access controls and response headers policies, Application
-  # Auto Scaling scalable targets and KMS keys. The environment roots tag everything with Project and Environment
-  # (provider default_tags); where a service can authorize by those tags, the deploy roles' statements below are
-  # conditioned on them, and where it cannot, the statement's comment says why it covers the whole account.
+  # Auto Scaling scalable targets, KMS keys and Cognito user pools. The environment roots tag everything with Project
+  # and Environment (provider default_tags); where a service can authorize by those tags, the deploy roles' statements
+  # below are conditioned on them, and where it cannot, the statement's comment says why it covers the whole account.
   apigateway = {
     apis = "arn:${local.partition}:apigateway:${var.region}::/apis"
     # An API and everything under it; an API's tags only reach the API itself and its stages.
@@ -68,6 +70,9 @@ locals {
   }
   scalable_targets = "arn:${local.partition}:application-autoscaling:${var.region}:${local.account_id}:scalable-target/*"
   kms_keys         = "arn:${local.partition}:kms:${var.region}:${local.account_id}:key/*"
+  # userpool/<region>_<id>. A pool's app clients, domain, resource servers and groups have no ARNs of their own: IAM
+  # authorizes every action on them against the pool, with the pool's tags.
+  cognito_user_pools = "arn:${local.partition}:cognito-idp:${var.region}:${local.account_id}:userpool/*"
 
   # Actions with no resource-level permissions at all (the Service Authorization Reference lists no resource type
   # for them), so IAM only accepts Resource "*". The only other "*" statements: the tag-conditioned kms:CreateKey
@@ -230,6 +235,12 @@ data "aws_iam_policy_document" "read" {
   }
 
   statement {
+    sid       = "CloudWatchDashboardsRead"
+    actions   = ["cloudwatch:GetDashboard"]
+    resources = [each.value.dashboards]
+  }
+
+  statement {
     sid       = "SnsRead"
     actions   = ["sns:Get*", "sns:List*"]
     resources = [each.value.topics]
@@ -249,6 +260,43 @@ data "aws_iam_policy_document" "read" {
         values   = [condition.value]
       }
     }
+  }
+
+  # The environment's user pool and its app clients, resource server and group, by the pool's tags. Named actions, no
+  # Describe*/Get*/List*: those would include ListUsers and AdminGetUser (the moderators' e-mail addresses).
+  # DescribeUserPoolClient returns the backend client's secret, which terraform plan refreshes into the state anyway
+  # and the deploy workflow's smoke test needs for a token.
+  statement {
+    sid = "CognitoReadEnvironmentUserPools"
+    actions = [
+      "cognito-idp:DescribeUserPool",
+      "cognito-idp:GetUserPoolMfaConfig",
+      "cognito-idp:ListTagsForResource",
+      "cognito-idp:DescribeUserPoolClient",
+      "cognito-idp:DescribeResourceServer",
+      "cognito-idp:GetGroup",
+    ]
+    resources = [local.cognito_user_pools]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # Account-wide (this region's user pool domains): DescribeUserPoolDomain looks a domain up by its name alone, and the
+  # Service Authorization Reference lists no resource type and no condition key for it, so IAM accepts only Resource "*"
+  # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncognitouserpools.html). It returns a
+  # domain's pool ID, status and CloudFront distribution: nothing about users or app clients.
+  statement {
+    sid       = "CognitoDomainsReadAccountWide"
+    actions   = ["cognito-idp:DescribeUserPoolDomain"]
+    resources = ["*"]
   }
 
   statement {
@@ -290,8 +338,9 @@ data "aws_iam_policy_document" "publish" {
 # Deploy role policies: what terraform apply of one environment needs, scoped to that environment's names
 ################################################################################
 
-# Three documents: as one they would pass IAM's 6,144-character limit for a managed policy. IAM has its own, being
-# what holds the permissions boundary.
+# Four documents: as one they would pass IAM's 6,144-character limit for a managed policy (tests/infra renders each
+# with the longest names the variables accept and checks it). IAM has its own, being what holds the permissions
+# boundary; Cognito has its own, the sign-in of the API and the page.
 #
 # HTTP APIs, CloudFront distributions, scalable targets and KMS keys have generated IDs in their ARNs, so for them the
 # environment is a tag: each such service gets a pair of statements, one creating resources only with this
@@ -405,6 +454,10 @@ data "aws_iam_policy_document" "deploy_serving" {
     resources = each.value.log_groups
   }
 
+  # The flag-rate alarm's ANOMALY_DETECTION_BAND needs nothing more: CloudWatch trains the band's model for the alarm
+  # itself, and the Service Authorization Reference names no action PutMetricAlarm depends on but cloudwatch:TagResource
+  # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html), so no
+  # PutAnomalyDetector or DescribeAnomalyDetectors.
   statement {
     sid = "CloudWatchAlarmsWrite"
     actions = [
@@ -414,6 +467,14 @@ data "aws_iam_policy_document" "deploy_serving" {
       "cloudwatch:UntagResource",
     ]
     resources = each.value.alarms
+  }
+
+  # The stack's dashboard, by name. PutDashboard creates and replaces it; the provider reads it by name (GetDashboard,
+  # in the read policy), never lists dashboards, and sets no tags on it.
+  statement {
+    sid       = "CloudWatchDashboardsWrite"
+    actions   = ["cloudwatch:PutDashboard", "cloudwatch:DeleteDashboards"]
+    resources = [each.value.dashboards]
   }
 
   statement {
@@ -668,6 +729,115 @@ data "aws_iam_policy_document" "deploy_web" {
       local.cloudfront_arns.origin_access_controls,
       local.cloudfront_arns.response_headers_policies,
     ]
+  }
+}
+
+# Cognito user pools have generated IDs (userpool/<region>_<id>), so, as for HTTP APIs and distributions, a pool's
+# Project and Environment tags (the environment roots' default_tags) are what tell environments apart. Every action on a
+# pool's app clients, hosted UI domain, resource server and groups is authorized against the pool and takes its
+# aws:ResourceTag (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncognitouserpools.html),
+# so one tag condition covers the whole auth module. Reading is in the read policy, scoped the same way.
+data "aws_iam_policy_document" "deploy_auth" {
+  for_each = local.scopes
+
+  # CreateUserPool has no resource type (the pool has no ARN yet) but takes aws:RequestTag: a pool is created only with
+  # this environment's tags.
+  statement {
+    sid       = "CognitoCreateEnvironmentUserPools"
+    actions   = ["cognito-idp:CreateUserPool"]
+    resources = ["*"]
+
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # Creating a pool with tags is also authorized as cognito-idp:TagResource on the new pool: only with this
+  # environment's tags, and never on a pool that already carries another environment's.
+  statement {
+    sid       = "CognitoTagNewEnvironmentUserPools"
+    actions   = ["cognito-idp:TagResource"]
+    resources = [local.cognito_user_pools]
+
+    dynamic "condition" {
+      for_each = { "aws:RequestTag/Project" = var.project, "aws:RequestTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "aws:ResourceTag/Environment"
+      values   = [each.key]
+    }
+  }
+
+  # The environment's pool and what is in it, while the pool carries this environment's tags. No user actions (Admin*,
+  # ListUsers): moderators are invited by an administrator, not by a deployment.
+  statement {
+    sid = "CognitoManageEnvironmentUserPools"
+    actions = [
+      "cognito-idp:UpdateUserPool",
+      "cognito-idp:SetUserPoolMfaConfig",
+      "cognito-idp:DeleteUserPool",
+      "cognito-idp:CreateUserPoolClient",
+      "cognito-idp:UpdateUserPoolClient",
+      "cognito-idp:DeleteUserPoolClient",
+      "cognito-idp:CreateUserPoolDomain",
+      "cognito-idp:UpdateUserPoolDomain",
+      "cognito-idp:DeleteUserPoolDomain",
+      "cognito-idp:CreateResourceServer",
+      "cognito-idp:UpdateResourceServer",
+      "cognito-idp:DeleteResourceServer",
+      "cognito-idp:CreateGroup",
+      "cognito-idp:UpdateGroup",
+      "cognito-idp:DeleteGroup",
+    ]
+    resources = [local.cognito_user_pools]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+  }
+
+  # Changing the pool's other tags (the stack's var.tags), never its Project or Environment tag: the conditions above
+  # rely on those, and a deploy role could otherwise hand its pool to another environment.
+  statement {
+    sid       = "CognitoRetagEnvironmentUserPools"
+    actions   = ["cognito-idp:TagResource", "cognito-idp:UntagResource"]
+    resources = [local.cognito_user_pools]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "ForAllValues:StringNotEquals"
+      variable = "aws:TagKeys"
+      values   = ["Project", "Environment"]
+    }
   }
 }
 
@@ -930,6 +1100,12 @@ locals {
         document    = data.aws_iam_policy_document.deploy_web[env].json
         description = "Apply ${env}'s root: HTTP API, S3 buckets, CloudFront (${env}'s only, but for the account-wide statements)."
       }
+      "${env}/deploy-auth" = {
+        env         = env
+        name        = "deploy-auth"
+        document    = data.aws_iam_policy_document.deploy_auth[env].json
+        description = "Apply ${env}'s root: the Cognito user pool, its app clients, hosted UI domain, resource server and group (${env}'s only)."
+      }
       "${env}/deploy-iam" = {
         env         = env
         name        = "deploy-iam"
@@ -952,7 +1128,7 @@ locals {
         env         = env
         kind        = "deploy"
         description = "GitHub Actions (${var.github_repository}, environment ${env}): apply the reviewed plan."
-        policies    = ["read", "deploy-serving", "deploy-web", "deploy-iam"]
+        policies    = ["read", "deploy-serving", "deploy-web", "deploy-auth", "deploy-iam"]
       }
     }
   ]...)

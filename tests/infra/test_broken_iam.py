@@ -8,9 +8,12 @@ import pytest
 
 from .conftest import break_terraform, copy_terraform, new_violations, parse_terraform
 from .terraform_rules import (
+    check_bootstrap_policy_sizes,
+    check_cognito_environment_scoped,
     check_deploy_roles_bounded,
     check_generated_id_services_environment_scoped,
     check_roles_carry_permissions_boundary,
+    check_roles_cover_stack_resources,
     check_service_principals_scoped,
 )
 
@@ -172,3 +175,139 @@ def test_service_principal_without_source_condition_is_caught(tmp_path, terrafor
     caught(
         check_service_principals_scoped, tree, terraform_tree, expected, "without aws:SourceAccount or aws:SourceArn"
     )
+
+
+################################################################################
+# Size: every managed policy under IAM's 6,144 characters, with the longest names the variables accept
+################################################################################
+
+
+def test_oversized_policy_document_is_caught(tmp_path, terraform_tree):
+    """Forty more log-group ARNs in deploy_serving: as one document the deploy policies would not fit either."""
+    arns = ", ".join(
+        f'"arn:${{local.partition}}:logs:${{var.region}}:${{local.account_id}}:log-group:/aws/extra-{n}/${{var.project}}-${{each.key}}*"'
+        for n in range(40)
+    )
+    tree = broken(
+        tmp_path,
+        "bootstrap",
+        r"(sid = \"LogGroupsWrite\"\n(?:.*\n)*?\s*resources\s*=\s*)each\.value\.log_groups",
+        f"\\1[{arns}]",
+    )
+    caught(check_bootstrap_policy_sizes, tree, terraform_tree, "deploy_serving", "over IAM's 6144")
+
+
+################################################################################
+# Coverage: the plan and deploy roles may do what the provider calls for every resource type the modules declare
+################################################################################
+
+# The whole CognitoManageEnvironmentUserPools statement, from its comment to its closing brace.
+COGNITO_MANAGE = (
+    r"(?s)  # The environment's pool and what is in it.*?\n"
+    r'  statement \{\n    sid = "CognitoManageEnvironmentUserPools".*?\n  \}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("directory", "pattern", "replacement", "expected"),
+    [
+        # The Cognito statement removed: the deploy role could create a pool but not its clients, domain or group.
+        ("bootstrap", COGNITO_MANAGE, "", ("deploy/dev role may not", "cognito-idp:CreateUserPoolClient")),
+        # The plan role could not refresh the app clients (nor the smoke test read the backend client's secret).
+        (
+            "bootstrap",
+            r'^\s*"cognito-idp:DescribeUserPoolClient",\n',
+            "",
+            ("plan/prod role may not", "DescribeUserPoolClient"),
+        ),
+        # The dashboard's statement gone.
+        ("bootstrap", r'"cloudwatch:PutDashboard", ', "", ("deploy/dev role may not", "cloudwatch:PutDashboard")),
+        # The Cognito policy made but never attached to the deploy role.
+        (
+            "bootstrap",
+            r'"deploy-auth", "deploy-iam"\]',
+            '"deploy-iam"]',
+            ("deploy/prod role may not", "CreateUserPool"),
+        ),
+        # A module starts using a resource type nobody gave the deploy roles permissions for.
+        (
+            "modules/monitoring",
+            r"\Z",
+            '\nresource "aws_dynamodb_table" "review" {\n  name = var.name\n}\n',
+            ("aws_dynamodb_table has no row in PROVIDER_ACTIONS",),
+        ),
+    ],
+    ids=[
+        "cognito-statement-removed",
+        "client-read-removed",
+        "dashboard-write-removed",
+        "policy-not-attached",
+        "new-type",
+    ],
+)
+def test_missing_permission_for_a_stack_resource_is_caught(
+    tmp_path, terraform_tree, directory, pattern, replacement, expected
+):
+    tree = broken(tmp_path, directory, pattern, replacement)
+    caught(check_roles_cover_stack_resources, tree, terraform_tree, *expected)
+
+
+################################################################################
+# Cognito: the environment's user pool only, by its tags; account-wide only what nothing can scope, with the reason
+################################################################################
+
+
+@pytest.mark.parametrize(
+    ("pattern", "replacement", "expected"),
+    [
+        # The read statement loses its tag condition: dev's plan role could read prod's client secrets.
+        (
+            r'(?s)(sid = "CognitoReadEnvironmentUserPools".*?)\n\n    dynamic "condition" \{.*?\n    \}\n',
+            "\\1\n",
+            ("CognitoReadEnvironmentUserPools", "neither conditioned"),
+        ),
+        # The manage statement conditioned on a fixed environment.
+        (
+            r'(?s)(sid = "CognitoManageEnvironmentUserPools".*?)"aws:ResourceTag/Environment" = each\.key',
+            '\\1"aws:ResourceTag/Environment" = "prod"',
+            ("CognitoManageEnvironmentUserPools", "neither conditioned"),
+        ),
+        # A secret-returning read moved into the account-wide statement.
+        (
+            r'actions   = \["cognito-idp:DescribeUserPoolDomain"\]',
+            'actions   = ["cognito-idp:DescribeUserPoolDomain", "cognito-idp:DescribeUserPoolClient"]',
+            ("CognitoDomainsReadAccountWide", "DescribeUserPoolClient", "account-wide, though"),
+        ),
+        # Account-wide without the reason.
+        (
+            r"(?s)  # Account-wide \(this region's user pool domains\).*?\n(  statement \{)",
+            "\\1",
+            ("CognitoDomainsReadAccountWide", "without a comment above it"),
+        ),
+        # Pools created without this environment's tags (request tags swapped for resource tags, absent at creation).
+        (
+            r'(?s)(sid       = "CognitoCreateEnvironmentUserPools".*?)"aws:RequestTag/Project" = var\.project, '
+            r'"aws:RequestTag/Environment" = each\.key',
+            '\\1"aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key',
+            ("CognitoCreateEnvironmentUserPools", "CreateUserPool without aws:RequestTag/Environment"),
+        ),
+        # Later tag changes free to rewrite the Environment tag: a deploy role could hand its pool to another one.
+        (
+            r'(?s)(sid       = "CognitoRetagEnvironmentUserPools".*?)\n\n    condition \{\n      test     = '
+            r'"ForAllValues:StringNotEquals".*?\n    \}\n',
+            "\\1\n",
+            ("CognitoRetagEnvironmentUserPools", "could change a pool's Project or Environment tag"),
+        ),
+    ],
+    ids=[
+        "read-unconditioned",
+        "fixed-environment",
+        "secret-account-wide",
+        "uncited-account-wide",
+        "create-untagged",
+        "retag",
+    ],
+)
+def test_unscoped_cognito_statement_is_caught(tmp_path, terraform_tree, pattern, replacement, expected):
+    tree = broken(tmp_path, "bootstrap", pattern, replacement)
+    caught(check_cognito_environment_scoped, tree, terraform_tree, *expected)
