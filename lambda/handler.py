@@ -37,6 +37,8 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 DEFAULT_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 ROUTES = {"/v1/moderate": "POST", "/v1/health": "GET"}
+# Log field -> token claim naming the caller (see `caller`).
+CALLER_CLAIMS = {"client_id": "client_id", "caller": "sub"}
 REQUEST_FIELDS = ("text", "texts", "threshold")
 HEALTH_CHECK_TEXT = "health check"
 CORS_PREFLIGHT_HEADERS = {
@@ -254,6 +256,15 @@ def parse_event(event: Mapping[str, Any]) -> HttpRequest:
         path = path[len(stage) + 1 :]
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     return HttpRequest(method.upper(), path, headers, event.get("body") or "", bool(event.get("isBase64Encoded")))
+
+
+def caller(event: Mapping[str, Any]) -> dict[str, str]:
+    """Who called, as the API's authorizer vouched, for the log: the app client and the token's subject (an opaque
+    id, never a name or address). HTTP API JWT authorizers put claims at `authorizer.jwt.claims` (payload 2.0),
+    REST API Cognito user pool authorizers at `authorizer.claims` (1.0); an open API has none."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims") or {}
+    return {field: str(claims[claim]) for field, claim in CALLER_CLAIMS.items() if claims.get(claim)}
 
 
 def parse_moderation(request: HttpRequest, settings: Settings) -> tuple[list[str], tuple[float, ...]]:
@@ -569,7 +580,7 @@ def handle(event: Mapping[str, Any], context: Any, settings: Settings, client) -
     try:
         request = parse_event(event)
         origin = request.headers.get("origin")
-        log.update(method=request.method, path=request.path)
+        log.update(method=request.method, path=request.path, **caller(event))
         response = route(request, request_id, settings, client, log)
     except ApiError as error:
         response = Response(error.status, {"error": error.body()}, error.headers)
@@ -584,6 +595,12 @@ def handle(event: Mapping[str, Any], context: Any, settings: Settings, client) -
     # Endpoint trouble (429, 502-504) is worth a warning; client mistakes are routine.
     level = logging.ERROR if exc_info else logging.WARNING if response.status >= 429 else logging.INFO
     logger.log(level, "request", exc_info=exc_info, extra={"fields": log})
+    return proxy_result(response, request_id, origin, settings)
+
+
+def proxy_result(response: Response, request_id: str, origin: str | None, settings: Settings) -> dict:
+    """The Lambda proxy result API Gateway turns into the HTTP answer: the response with the headers every answer
+    carries (content type, request id, no caching) and, for an allowed origin, the CORS ones."""
     headers = {"Content-Type": "application/json", "X-Request-Id": request_id, "Cache-Control": "no-store"}
     if settings.allowed_origins:
         headers["Vary"] = "Origin"  # the answer differs by Origin, so caches must key on it

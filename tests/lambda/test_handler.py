@@ -733,3 +733,31 @@ def test_the_request_id_falls_back_to_lambdas():
     context = LambdaContext()
     response = handler.handle(request, context, handler.SETTINGS, handler.SAGEMAKER)
     assert response["headers"]["X-Request-Id"] == context.aws_request_id
+
+
+@pytest.mark.parametrize(
+    ("make_event", "authorizer"),
+    [
+        (http_api_event, {"jwt": {"claims": {"client_id": "backend", "sub": "3f6c2e52", "username": "ann"},
+                                  "scopes": ["toxiguard/moderate"]}}),
+        (rest_api_event, {"claims": {"client_id": "backend", "sub": "3f6c2e52", "username": "ann"}}),
+    ],
+    ids=["http-api-jwt-authorizer", "rest-api-cognito-authorizer"],
+)  # fmt: skip
+def test_the_log_names_the_caller_the_authorizer_vouched_for_by_client_and_opaque_subject(
+    call, sagemaker, logs, make_event, authorizer
+):
+    sagemaker.answers([FRIENDLY])
+    event = make_event(body={"text": FRIENDLY})
+    event["requestContext"]["authorizer"] = authorizer
+    call(event)
+    (line,) = logs.lines
+    assert (line["client_id"], line["caller"]) == ("backend", "3f6c2e52")
+    assert "ann" not in logs.raw[0]  # names stay out of the log
+
+
+def test_an_open_api_logs_no_caller(call, sagemaker, logs):
+    sagemaker.answers([FRIENDLY])
+    call(http_api_event(body={"text": FRIENDLY}))
+    (line,) = logs.lines
+    assert "client_id" not in line and "caller" not in line

@@ -67,6 +67,7 @@ class ScoringEndpoint:
 class AuthGateway:
     url: str
     events: list[dict]  # every event the handler received
+    payload_format: str
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +75,12 @@ def issuer(tmp_path_factory) -> LocalIssuer:
     return LocalIssuer(tmp_path_factory.mktemp("data")).ensure_keys()
 
 
-@pytest.fixture(scope="module")
-def api(issuer):
-    """The gateway with AUTH=jwt and the local issuer, before the real handler (its model endpoint a double)."""
-    gateway = Gateway(HANDLER_ENVIRONMENT, port=0, auth=AuthSettings(mode="jwt", data_dir=issuer.directory.parent))
+@pytest.fixture(scope="module", params=["2.0", "1.0"], ids=["http-api-2.0", "rest-api-1.0"])
+def api(issuer, request):
+    """The gateway with AUTH=jwt and the local issuer, before the real handler (its model endpoint a double), in
+    either event format: the authorizer's behaviour must not depend on it."""
+    auth = AuthSettings(mode="jwt", data_dir=issuer.directory.parent)
+    gateway = Gateway(HANDLER_ENVIRONMENT, port=0, auth=auth, payload_format=request.param)
     handler, events = gateway.handler, []
 
     def lambda_handler(event, context):
@@ -86,7 +89,7 @@ def api(issuer):
 
     handler.lambda_handler = lambda_handler
     gateway.start()
-    yield AuthGateway(gateway.url, events)
+    yield AuthGateway(gateway.url, events, request.param)
     gateway.close()
 
 
@@ -206,8 +209,12 @@ def test_a_valid_token_passes_its_claims_to_the_handler_where_api_gateway_puts_t
     reply = moderate(api, f"Bearer {sign(claims)}")
     assert reply.status_code == 200 and len(reply.json()["results"]) == 1
     authorizer = api.events[-1]["requestContext"]["authorizer"]
-    assert authorizer["jwt"]["scopes"] == [REVIEW_SCOPE, MODERATE_SCOPE]
-    passed = authorizer["jwt"]["claims"]
+    if api.payload_format == "2.0":  # HTTP API JWT authorizer
+        assert authorizer["jwt"]["scopes"] == [REVIEW_SCOPE, MODERATE_SCOPE]
+        passed = authorizer["jwt"]["claims"]
+    else:  # REST API Cognito user pool authorizer: the claims alone, the scopes in `scope`
+        passed = authorizer["claims"]
+        assert passed["scope"] == f"{REVIEW_SCOPE} {MODERATE_SCOPE}"
     assert passed["username"] == "ann" and passed["client_id"] == LOCAL_CLIENT_ID
     # Every claim a string, as API Gateway passes them: numbers in decimal, arrays as "[a b]".
     assert passed["cognito:groups"] == "[moderators x]" and passed["exp"].isdigit()

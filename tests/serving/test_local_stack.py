@@ -84,6 +84,10 @@ def test_settings_come_from_the_environment():
     assert (settings.gateway_port, settings.batching, settings.artifact_dir) == (9000, False, None)
     with pytest.raises(StackError, match="MODEL_SERVER_PORT='http' is not a port number"):
         StackSettings.from_env({"MODEL_SERVER_PORT": "http"})
+    assert StackSettings.from_env({}).payload_format == "2.0"
+    assert StackSettings.from_env({"API_PAYLOAD_FORMAT": "1.0"}).payload_format == "1.0"
+    with pytest.raises(StackError, match=r"API_PAYLOAD_FORMAT='3\.0'"):
+        StackSettings.from_env({"API_PAYLOAD_FORMAT": "3.0"})
 
 
 def test_sigterm_stops_gateway_and_model_server_cleanly(shipped_artifact):

@@ -1,9 +1,10 @@
 """Local stand-in for API Gateway: serves `frontend/` and hands `/v1/*` to the unchanged Lambda handler.
 
-Each API request becomes an API Gateway HTTP API event (payload format 2.0) and the handler's response is written
-back as API Gateway would: status, headers, body (base64-decoded when the handler says so). The handler module is
-loaded from `lambda/handler.py` under a private name, with the environment this gateway was given, so the code that
-runs here is byte for byte the code deployed to Lambda.
+Each API request becomes an API Gateway HTTP API event (payload format 2.0; a REST API's 1.0 with
+API_PAYLOAD_FORMAT=1.0) and the handler's response is written back as API Gateway would: status, headers, body
+(base64-decoded when the handler says so). The handler module is loaded from `lambda/handler.py` under a private
+name, with the environment this gateway was given, so the code that runs here is byte for byte the code deployed to
+Lambda.
 
 Only the gateway's own concerns live here: static files, the generated `config.js`, API Gateway's 10 MB payload
 limit, the JWT authorizer with AUTH=jwt (`toxiguard.serving.local.auth`: refused requests never reach the handler,
@@ -47,6 +48,7 @@ STATIC_METHODS = ("GET", "HEAD")
 # shares; with more, each call past it opens a connection to the model server and discards it afterwards. Requests
 # beyond it wait their turn in the server's queue, as Lambda would throttle them.
 HTTP_THREADS = 10
+REST_API_STAGE = "local"
 
 
 @contextlib.contextmanager
@@ -90,6 +92,23 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def _event_body(body: bytes, content_type: str) -> tuple[str, bool]:
+    """The event's `body` and `isBase64Encoded`: text for text content types, base64 for anything else."""
+    try:
+        text = body.decode("utf-8")
+        as_text = not body or content_type.lower().startswith(TEXT_CONTENT_TYPES)
+    except UnicodeDecodeError:
+        as_text = False
+    return (text if as_text else base64.b64encode(body).decode("ascii")), not as_text
+
+
+def _query_parameters(query: str) -> dict[str, list[str]]:
+    parameters: dict[str, list[str]] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        parameters.setdefault(name, []).append(value)
+    return parameters
+
+
 def http_api_event(method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes, source_ip: str) -> dict:
     """The API Gateway HTTP API (payload format 2.0) event for one request on the `$default` stage."""
     url = urlsplit(target)
@@ -97,12 +116,7 @@ def http_api_event(method: str, target: str, headers: Iterable[tuple[str, str]],
     for name, value in headers:  # repeated headers arrive comma-joined, as API Gateway sends them
         key = name.lower()
         lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
-    content_type = lowered.get("content-type", "").lower()
-    try:
-        text = body.decode("utf-8")
-        as_text = not body or content_type.startswith(TEXT_CONTENT_TYPES)
-    except UnicodeDecodeError:
-        as_text = False
+    text, encoded = _event_body(body, lowered.get("content-type", ""))
     now = datetime.now(UTC)
     event = {
         "version": "2.0",
@@ -127,15 +141,59 @@ def http_api_event(method: str, target: str, headers: Iterable[tuple[str, str]],
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
         },
-        "body": text if as_text else base64.b64encode(body).decode("ascii"),
-        "isBase64Encoded": not as_text,
+        "body": text,
+        "isBase64Encoded": encoded,
     }
-    if url.query:
-        parameters: dict[str, str] = {}
-        for name, value in parse_qsl(url.query, keep_blank_values=True):
-            parameters[name] = f"{parameters[name]},{value}" if name in parameters else value
-        event["queryStringParameters"] = parameters
+    if url.query:  # repeated parameters arrive comma-joined
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in _query_parameters(url.query).items()}
     return event
+
+
+def rest_api_event(method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes, source_ip: str) -> dict:
+    """The API Gateway REST API (Lambda proxy integration, payload format 1.0) event for one request, on a
+    `{proxy+}` resource of the stage `local`; for teams that front the handler with a REST API instead."""
+    url = urlsplit(target)
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_headers.setdefault(name, []).append(value)
+    single = {name: values[-1] for name, values in multi_headers.items()}  # REST APIs keep the last of repeats
+    content_type = next((v for k, v in single.items() if k.lower() == "content-type"), "")
+    text, encoded = _event_body(body, content_type)
+    query = _query_parameters(url.query)
+    now = datetime.now(UTC)
+    return {
+        "resource": "/{proxy+}",
+        "path": url.path,
+        "httpMethod": method,
+        "headers": single,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": {name: values[-1] for name, values in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": {"proxy": url.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/{REST_API_STAGE}{url.path}",
+            "stage": REST_API_STAGE,
+            "protocol": "HTTP/1.1",
+            "requestId": str(uuid.uuid4()),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": single.get("User-Agent") or single.get("user-agent")},
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+# Payload format → the event builder, and where its authorizer puts a token's claims (HTTP API JWT authorizer:
+# `authorizer.jwt` with claims and scopes; REST API Cognito user pool authorizer: `authorizer.claims`).
+EVENT_FORMATS = {
+    "2.0": (http_api_event, lambda context: {"jwt": context}),
+    "1.0": (rest_api_event, lambda context: {"claims": context["claims"]}),
+}
 
 
 def config_script(api_url: str, auth: Mapping) -> bytes:
@@ -150,22 +208,12 @@ def authorizer_answer(handler: ModuleType, event: Mapping, error: AuthError) -> 
 
     On AWS, API Gateway answers these before the function runs. Here they take the handler's shape, so that a client
     or a page reads them like any other error: the handler's ApiError gives the status (from its ERROR_STATUS) and
-    the body, and the headers are those the handler puts on every answer (request id, no caching) with its CORS
-    headers for an allowed origin, decided by its own `origin_allowed` and settings. The handler builds its headers
-    inside `handle`, so the few lines below restate them; tests/serving/test_auth.py holds the two equal.
+    the body, and its `proxy_result` the headers every answer carries, CORS for an allowed origin included.
     """
     api_error = handler.ApiError(error.code, error.message, error.headers)
-    settings = handler.SETTINGS
-    headers = {"Content-Type": "application/json", "X-Request-Id": event["requestContext"]["requestId"],
-               "Cache-Control": "no-store"}  # fmt: skip
-    if settings.allowed_origins:
-        headers["Vary"] = "Origin"
-        origin = event["headers"].get("origin")
-        if origin is not None and handler.origin_allowed(origin, settings):
-            headers["Access-Control-Allow-Origin"] = origin
-            headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
-    return {"statusCode": api_error.status, "headers": {**headers, **api_error.headers},
-            "body": json.dumps({"error": api_error.body()}), "isBase64Encoded": False}  # fmt: skip
+    response = handler.Response(api_error.status, {"error": api_error.body()}, api_error.headers)
+    origin = handler.parse_event(event).headers.get("origin")
+    return handler.proxy_result(response, event["requestContext"]["requestId"], origin, handler.SETTINGS)
 
 
 class Gateway:
@@ -181,8 +229,12 @@ class Gateway:
         handler_file: Path = HANDLER_FILE,
         port_setting: str = "GATEWAY_PORT=<port>",
         auth: AuthSettings | None = None,
+        payload_format: str = "2.0",
     ):
         auth = auth or AuthSettings()
+        if payload_format not in EVENT_FORMATS:
+            raise ValueError(f"payload format {payload_format!r}: use one of {', '.join(EVENT_FORMATS)}")
+        self.build_event, self.authorizer_context = EVENT_FORMATS[payload_format]
         self.handler = load_handler(handler_environment, handler_file)
         self.frontend_root = frontend_dir.resolve()
         self.authorizer = Authorizer(auth) if auth.enabled else None
@@ -224,8 +276,8 @@ class Gateway:
         return response
 
     def _invoke_lambda(self, request: Request) -> Response:
-        event = http_api_event(request.method, request.target, request.headers.items(), request.body,
-                               request.client_address)  # fmt: skip
+        event = self.build_event(request.method, request.target, request.headers.items(), request.body,
+                                 request.client_address)  # fmt: skip
         result = self._refusal(request, event) or self.handler.lambda_handler(event, LambdaContext())
         payload = result.get("body") or ""
         content = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
@@ -243,7 +295,7 @@ class Gateway:
         except AuthError as error:
             return authorizer_answer(self.handler, event, error)
         if jwt_context is not None:
-            event["requestContext"]["authorizer"] = {"jwt": jwt_context}
+            event["requestContext"]["authorizer"] = self.authorizer_context(jwt_context)
         return None
 
     def _serve_static(self, request: Request) -> Response:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from toxiguard.artifact import latest_artifact, read_manifest
 from toxiguard.serving.local.auth import SCOPES, AuthSettings
-from toxiguard.serving.local.gateway import Gateway
+from toxiguard.serving.local.gateway import EVENT_FORMATS, Gateway
 from toxiguard.serving.local.http import BindError, check_port_free, parse_port
 from toxiguard.serving.local.issuer import LocalIssuer
 
@@ -56,6 +56,7 @@ class StackSettings:
     batching: bool = True
     auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
     allow_open: bool = False  # serve without tokens on an address other machines can reach
+    payload_format: str = "2.0"  # the event the handler gets: HTTP API (2.0) or REST API (1.0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StackSettings:
@@ -72,6 +73,7 @@ class StackSettings:
             batching=env.get("MODEL_BATCHING", "true").lower() not in ("0", "false", "no"),
             auth=AuthSettings.from_env(env),
             allow_open=_flag(env, "AUTH_ALLOW_OPEN"),
+            payload_format=_payload_format(env),
         )
 
 
@@ -80,6 +82,13 @@ def _port(env, name: str, default: int) -> int:
         return parse_port(env.get(name, str(default)))
     except argparse.ArgumentTypeError as exc:
         raise StackError(f"{name}={exc}") from None
+
+
+def _payload_format(env) -> str:
+    value = env.get("API_PAYLOAD_FORMAT", "2.0").strip()
+    if value not in EVENT_FORMATS:
+        raise StackError(f"API_PAYLOAD_FORMAT={value!r}: use 2.0 (HTTP API, as deployed) or 1.0 (REST API)")
+    return value
 
 
 def _flag(env, name: str) -> bool:
@@ -172,7 +181,9 @@ class LocalStack:
         try:
             self.model_url = self._start_model_server()
             environment = handler_environment(self.manifest, self.model_url, s.endpoint_name)
-            self._gateway = Gateway(environment, s.gateway_host, s.gateway_port, auth=s.auth).start()
+            self._gateway = Gateway(
+                environment, s.gateway_host, s.gateway_port, auth=s.auth, payload_format=s.payload_format
+            ).start()
         except BaseException:
             self.close()
             raise
