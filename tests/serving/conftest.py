@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import socket
+import threading
 from urllib.parse import urlsplit
 
 import pytest
@@ -68,3 +69,19 @@ def exchange(url: str, data: bytes, responses: int = 1, timeout: float = 10) -> 
 def raw_exchange():
     """`exchange(url, data, responses=1, timeout=10) -> [RawResponse]`: raw bytes in, parsed answers out."""
     return exchange
+
+
+@pytest.fixture
+def in_background():
+    """`in_background(server)`: serve an `http.server`-style server from a thread for the test; stopped after it."""
+    servers = []
+
+    def start(server):
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

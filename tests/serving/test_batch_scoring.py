@@ -141,20 +141,9 @@ class FakeApiRequest(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def serve_api(handler):
+def serve_api(handler, in_background):
     """Starts FakeApi servers; all are stopped after the test."""
-    servers = []
-
-    def start(refuse=None) -> FakeApi:
-        server = FakeApi(handler, refuse)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return lambda refuse=None: in_background(FakeApi(handler, refuse))
 
 
 def write_csv(path, rows) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -93,20 +92,9 @@ class TokenApiRequest(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def token_api():
+def token_api(in_background):
     """Starts TokenApi servers; all are stopped after the test."""
-    servers = []
-
-    def start(**options) -> TokenApi:
-        server = TokenApi(**options)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return lambda **options: in_background(TokenApi(**options))
 
 
 def client_credentials(server: TokenApi, **options) -> ClientCredentials:
