@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .terraform_rules import Tree
+from .rules import Tree
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = PROJECT_ROOT / "terraform"

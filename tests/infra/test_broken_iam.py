@@ -1,4 +1,5 @@
-"""A broken copy of each IAM guarantee of Deliver 4 (issue 12) is caught by its rule in terraform_rules.py.
+"""A broken copy of each IAM guarantee of Deliver 4 (issue 12) is caught by its rule in rules/iam.py or
+rules/bootstrap.py.
 
 Like test_broken_module.py: each test breaks one thing in a fresh copy of terraform/ and asserts that the rule reports
 something new about exactly that thing, so a rule that stopped looking could not pass.
@@ -7,7 +8,7 @@ something new about exactly that thing, so a rule that stopped looking could not
 import pytest
 
 from .conftest import break_terraform, copy_terraform, new_violations, parse_terraform
-from .terraform_rules import (
+from .rules import (
     check_bootstrap_policy_sizes,
     check_cognito_environment_scoped,
     check_deploy_roles_bounded,

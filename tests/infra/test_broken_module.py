@@ -20,7 +20,7 @@ from .conftest import (
     run_checkov,
     terraform_fmt_check,
 )
-from .terraform_rules import (
+from .rules import (
     RULES,
     HandlerMetrics,
     check_api_authorization,

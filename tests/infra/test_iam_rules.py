@@ -1,6 +1,6 @@
-"""The IAM rules of terraform_rules.py on hand-made trees (for the cases the real tree does not contain), the
-rendering of the bootstrap's documents they rest on, and the deploy workflow's own AWS calls against the roles its
-jobs assume."""
+"""The IAM rules of rules/ (iam.py, bootstrap.py) on hand-made trees (for the cases the real tree does not
+contain), the rendering of the bootstrap's documents they rest on, and the deploy workflow's own AWS calls against
+the roles its jobs assume."""
 
 import re
 from pathlib import Path
@@ -10,7 +10,7 @@ import yaml
 
 from .conftest import WORKFLOWS_DIR
 from .hcl_eval import Lazy, UnsupportedExpression, evaluate_value
-from .terraform_rules import (
+from .rules import (
     LONGEST_INPUTS,
     TYPICAL_INPUTS,
     Condition,

@@ -1,4 +1,4 @@
-"""The structural rules of terraform_rules.py hold on terraform/ (python-hcl2; `terraform validate` needs a provider).
+"""The structural rules of rules/ hold on terraform/ (python-hcl2; `terraform validate` needs a provider).
 
 Also a few rules on hand-made trees, for the cases the real tree does not contain.
 """
@@ -11,7 +11,7 @@ import pytest
 from toxiguard.serving.local.auth import RESOURCE_SERVER, ROUTE_SCOPES
 
 from .conftest import PROJECT_ROOT
-from .terraform_rules import (
+from .rules import (
     RULES,
     HandlerMetrics,
     Tree,

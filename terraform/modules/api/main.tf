@@ -238,7 +238,7 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  #checkov:skip=CKV_AWS_309:GET /v1/health and CORS preflights (OPTIONS /{proxy+}) are public by design, and an environment may run the whole API open (auth = "none", refused in prod unless overridden); every other route carries the JWT authorizer when jwt_authorizer is set, which tests/infra/terraform_rules.py (check_api_authorization) proves.
+  #checkov:skip=CKV_AWS_309:GET /v1/health and CORS preflights (OPTIONS /{proxy+}) are public by design, and an environment may run the whole API open (auth = "none", refused in prod unless overridden); every other route carries the JWT authorizer when jwt_authorizer is set, which tests/infra/rules/api.py (check_api_authorization) proves.
   for_each = local.route_scope_names
 
   api_id    = aws_apigatewayv2_api.this.id
