@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from toxiguard.config import LABELS
+
 
 @pytest.fixture(scope="session")
 def model_server(shipped_artifact) -> str:
@@ -85,3 +87,19 @@ def in_background():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def handler_environment() -> dict[str, str]:
+    """The Lambda handler's environment for tests that run it behind a gateway or client with a model double: its
+    SageMaker Runtime endpoint is the discard port, so nothing leaves the machine."""
+    return {
+        "SAGEMAKER_ENDPOINT_NAME": "toxiguard-test",
+        "MODEL_VERSION": "test-model",
+        "MODEL_THRESHOLDS": json.dumps(dict.fromkeys(LABELS, 0.5)),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9",
+    }

@@ -42,17 +42,6 @@ from toxiguard.serving.local.stack import StackError, StackSettings, auth_banner
 
 ORIGIN = "https://moderation.example.org"
 TEXT = {"text": "you are an idiot"}
-HANDLER_ENVIRONMENT = {
-    "SAGEMAKER_ENDPOINT_NAME": "toxiguard-test",
-    "MODEL_VERSION": "test-model",
-    "MODEL_THRESHOLDS": json.dumps(dict.fromkeys(LABELS, 0.5)),
-    "ALLOWED_ORIGINS": ORIGIN,
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9",  # discard port: nothing leaves the machine
-    "LOG_LEVEL": "ERROR",
-}
 
 
 class ScoringEndpoint:
@@ -76,11 +65,12 @@ def issuer(tmp_path_factory) -> LocalIssuer:
 
 
 @pytest.fixture(scope="module", params=["2.0", "1.0"], ids=["http-api-2.0", "rest-api-1.0"])
-def api(issuer, request):
+def api(issuer, request, handler_environment):
     """The gateway with AUTH=jwt and the local issuer, before the real handler (its model endpoint a double), in
     either event format: the authorizer's behaviour must not depend on it."""
     auth = AuthSettings(mode="jwt", data_dir=issuer.directory.parent)
-    gateway = Gateway(HANDLER_ENVIRONMENT, port=0, auth=auth, payload_format=request.param)
+    environment = {**handler_environment, "ALLOWED_ORIGINS": ORIGIN}
+    gateway = Gateway(environment, port=0, auth=auth, payload_format=request.param)
     handler, events = gateway.handler, []
 
     def lambda_handler(event, context):

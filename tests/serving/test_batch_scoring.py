@@ -37,16 +37,6 @@ from toxiguard.serving.client import ApiError, ApiScorer, LocalScorer, RetryPoli
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRIENDLY = "Thanks for fixing the references, the article reads much better now."
 RUDE = "You are a pathetic idiot and nobody wants you here."
-HANDLER_ENVIRONMENT = {
-    "SAGEMAKER_ENDPOINT_NAME": "toxiguard-test",
-    "MODEL_VERSION": "test-model",
-    "MODEL_THRESHOLDS": json.dumps(dict.fromkeys(LABELS, 0.5)),
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9",  # discard port: nothing leaves the machine
-}
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +45,13 @@ def scorer(shipped_artifact):
 
 
 @pytest.fixture(scope="module")
-def handler():
+def handler(handler_environment):
     """lambda/handler.py imported as a fresh module (it reads its environment at import, as a cold start does)."""
     spec = importlib.util.spec_from_file_location("toxiguard_api_handler", PROJECT_ROOT / "lambda" / "handler.py")
     module = importlib.util.module_from_spec(spec)
     api_logger = logging.getLogger("toxiguard.api")
     saved = api_logger.handlers[:], api_logger.level
-    with mock.patch.dict(os.environ, HANDLER_ENVIRONMENT):
+    with mock.patch.dict(os.environ, handler_environment):
         spec.loader.exec_module(module)
     yield module
     api_logger.handlers[:], api_logger.level = saved  # the import configured the logger the handler tests share
