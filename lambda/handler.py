@@ -546,6 +546,8 @@ SETTINGS = Settings.from_environment()
 configure_logging(logger, SETTINGS.log_level)
 SAGEMAKER = make_client(SETTINGS)
 REVIEW_STORE = review_store.open_store(os.environ)
+if SETTINGS.store_by_default and REVIEW_STORE is None:
+    raise ConfigurationError("REVIEWS_STORE_DEFAULT=true needs a review store: REVIEWS_TABLE or REVIEWS_DB")
 HEALTH_PROBE = HealthProbe()
 
 
