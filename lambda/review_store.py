@@ -4,16 +4,20 @@ A review item is one scored comment with its scores, labels and action, its text
 one; `ITEM_FIELDS` lists its fields, the same in the store and in the API). The store keeps items for a limited time
 (`expires_at`, REVIEWS_TTL_DAYS) and never returns an expired one.
 
-`ReviewStore` is the contract the API codes against, and tests/lambda/test_review_store.py is its test suite:
+`ReviewStore` is the contract the API codes against; two implementations keep it, and one test suite
+(tests/lambda/test_review_store.py) runs against both:
+  DynamoReviewStore  on AWS: one DynamoDB table, queried newest first through its `status-created` index; TTL
+                     deletes expired items. The scoring function's role may only PutItem, the review function's only
+                     Query, GetItem and UpdateItem, so every operation here is one of those.
   SqliteReviewStore  the local stack: one SQLite file, so `toxiguard serve` needs no AWS and no server. The text is
                      encrypted at rest (Fernet, a key file next to the database), since the file sits in a data
-                     directory that backups and copies see.
-`open_store` opens it from the environment (REVIEWS_DB), as `ttl_days_from` reads the TTL.
+                     directory that backups and copies see; DynamoDB encrypts with the table's KMS key instead.
+`open_store` picks one from the environment (REVIEWS_TABLE, else REVIEWS_DB), as `ttl_days_from` reads the TTL.
 Lists page with an opaque cursor holding the last item's position (created_at, id): a keyset, so a page costs the
 same at item 10,000 as at item 1, and items arriving meanwhile neither repeat nor shift a page.
 
 Failures raise `StoreError` (code review_store_unavailable) or its subclasses `ReviewNotFound` and `DecisionConflict`;
-messages name the store and the failure, never a comment's text. Standard library at import; the SQLite store
+messages name the store and the failure, never a comment's text. Standard library + boto3 at import; the SQLite store
 imports `cryptography` when it is created (Lambda never runs it, and its runtime has no `cryptography`).
 """
 
@@ -28,8 +32,14 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 DECISIONS = {"approve": "approved", "remove": "removed"}  # decision -> the status it sets
 STATUSES = ("pending", "approved", "removed")
@@ -39,19 +49,45 @@ ITEM_FIELDS = ("id", "ref", "created_at", "model_version", "scores", "labels", "
                "decided_by", "decided_at", "note", "expires_at")  # fmt: skip
 DEFAULT_TTL_DAYS = 30
 MAX_TTL_DAYS = 365
+# The DynamoDB table; terraform/modules/reviews_table declares the same keys, index and TTL attribute (a structure
+# test compares them), and the tests create their table from TABLE_DEFINITION.
+TABLE_KEY = "id"
+INDEX_NAME = "status-created"
+INDEX_HASH_KEY = "status"
+INDEX_RANGE_KEY = "created_key"  # "<created_at>#<id>": newest first is the index order, reversed
+TTL_ATTRIBUTE = "expires_at"  # epoch seconds, as DynamoDB's TTL wants them; items carry ISO 8601
+TABLE_DEFINITION = {  # create_table's key arguments
+    "KeySchema": [{"AttributeName": TABLE_KEY, "KeyType": "HASH"}],
+    "AttributeDefinitions": [
+        {"AttributeName": name, "AttributeType": "S"} for name in (TABLE_KEY, INDEX_HASH_KEY, INDEX_RANGE_KEY)
+    ],
+    "GlobalSecondaryIndexes": [{
+        "IndexName": INDEX_NAME,
+        "KeySchema": [{"AttributeName": INDEX_HASH_KEY, "KeyType": "HASH"},
+                      {"AttributeName": INDEX_RANGE_KEY, "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }],
+}  # fmt: skip
 ITEM_ID = re.compile(r"[0-9a-f]{32}")
 # `utc_timestamp`'s format, the only one stored: sorting these strings sorts by time, which both stores' orders use.
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}\+00:00")
 CURSOR = re.compile(r"[A-Za-z0-9_-]{1,512}")  # unpadded base64url
+TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
 
 
 # --- Errors -----------------------------------------------------------------------------------------------------------
 class StoreError(Exception):
-    """The store failed (I/O): the API answers 503 review_store_unavailable."""
+    """The store failed (I/O, an AWS error): the API answers 503 review_store_unavailable.
+
+    From `put_items`, `stored_ids` names the items written before the failure (DynamoDB writes one at a time)."""
 
     code = "review_store_unavailable"
+
+    def __init__(self, message: str, *, stored_ids: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.stored_ids = stored_ids
 
 
 class ReviewNotFound(StoreError):
@@ -129,10 +165,15 @@ def new_item(
 
 
 def open_store(environ: Mapping[str, str] = os.environ) -> ReviewStore | None:
-    """REVIEWS_DB (an SQLite file), else None: no store.
+    """REVIEWS_TABLE (a DynamoDB table) on AWS, else REVIEWS_DB (an SQLite file) locally, else None: no store.
 
-    An invalid value raises ValueError naming the variable. The store creates its file, key and schema now, so a path
-    it cannot use is a StoreError at once."""
+    An invalid value raises ValueError naming the variable. Opening a DynamoDB store makes no call; an SQLite store
+    creates its file, key and schema now, so a path it cannot use is a StoreError at once."""
+    table_name = environ.get("REVIEWS_TABLE", "").strip()
+    if table_name:
+        if not TABLE_NAME.fullmatch(table_name):
+            raise ValueError(f"REVIEWS_TABLE={table_name!r} is not a DynamoDB table name")
+        return DynamoReviewStore(table_name)
     path = environ.get("REVIEWS_DB", "").strip()
     if path:
         if os.path.isdir(path):
@@ -417,3 +458,182 @@ def _cipher(key_path: Path):
         return Fernet(key_path.read_bytes())
     except ValueError:
         raise StoreError(f"{key_path} does not hold a Fernet key") from None
+
+
+# --- DynamoDB (AWS) ---------------------------------------------------------------------------------------------------
+# The scoring request waits for its items to be stored: a slow table must not hold its answer for botocore's 60 s.
+DYNAMODB_CONFIG = Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
+SERIALIZER, DESERIALIZER = TypeSerializer(), TypeDeserializer()
+
+
+class DynamoReviewStore:
+    """The review queue in a DynamoDB table (TABLE_DEFINITION): items by id, and the `status-created` index, keyed by
+    status and `<created_at>#<id>`, for the newest-first lists. DynamoDB's TTL deletes expired items within days, so
+    reads skip the ones it has not reached yet.
+
+    The client is made on first use (boto3 honours AWS_ENDPOINT_URL_DYNAMODB), or passed in."""
+
+    def __init__(self, table_name: str, client=None):
+        self.table_name = table_name
+        self._client = client
+        self._client_lock = threading.Lock()
+
+    def put_items(self, items: list[dict]) -> None:
+        """One conditional PutItem per item (the scoring role may not BatchWriteItem), never overwriting an item."""
+        _check_new_items(items)
+        stored: list[str] = []
+        for item in items:
+            try:
+                self._call("put_item", Item=_dynamo_record(item), ConditionExpression="attribute_not_exists(#id)",
+                           ExpressionAttributeNames={"#id": TABLE_KEY})  # fmt: skip
+            except ClientError as error:  # `_call` lets only the condition's failure through
+                raise StoreError("a review item with this id exists already", stored_ids=tuple(stored)) from error
+            except StoreError as error:
+                raise StoreError(str(error), stored_ids=tuple(stored)) from error
+            stored.append(item["id"])
+
+    def get_item(self, item_id: str) -> dict:
+        _check_item_id(item_id)
+        item = self._current(item_id)
+        if item is None:
+            raise ReviewNotFound("no such review item")
+        return item
+
+    def list_items(self, *, status="pending", label=None, action=None, limit=50, cursor=None):
+        _check_list_arguments(status, action, limit)
+        after = _decode_cursor(cursor)
+        conditions, values = ["#expires_at > :now"], {":status": status, ":now": _epoch_seconds(_now_ms())}
+        if label is not None:
+            conditions.append("contains(#labels, :label)")
+            values[":label"] = label
+        if action is not None:
+            conditions.append("#action = :action")
+            values[":action"] = action
+        request = self._query(status, " AND ".join(conditions), values)
+        if after is not None:
+            created_at, item_id = after
+            request["ExclusiveStartKey"] = _serialize(
+                {TABLE_KEY: item_id, INDEX_HASH_KEY: status, INDEX_RANGE_KEY: f"{created_at}#{item_id}"}
+            )
+        items: list[dict] = []
+        while len(items) <= limit:
+            if label is None and action is None:
+                # Nearly every item passes the expiry filter: read only what the page needs. With a label or action
+                # filter, DynamoDB's own 1 MB pages take the fewest round trips.
+                request["Limit"] = limit + 1 - len(items)
+            answer = self._call("query", **request)
+            items.extend(_item_from_dynamo(record) for record in answer["Items"])
+            if "LastEvaluatedKey" not in answer:
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return _page(items, limit)
+
+    def count_items(self) -> dict[str, int]:
+        """One COUNT query per status, paged (each page reads up to 1 MB)."""
+        counts = {}
+        for status in STATUSES:
+            request = self._query(status, "#expires_at > :now", {":status": status, ":now": _epoch_seconds(_now_ms())})
+            counts[status] = 0
+            while True:
+                answer = self._call("query", Select="COUNT", **request)
+                counts[status] += answer["Count"]
+                if "LastEvaluatedKey" not in answer:
+                    break
+                request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return counts
+
+    def decide(self, item_id, decision, *, decided_by, note, decided_at):
+        """One conditional UpdateItem: only a pending, unexpired item changes."""
+        _check_decision(item_id, decision, decided_at)
+        changes = {"status": DECISIONS[decision], "decided_by": decided_by, "decided_at": decided_at, "note": note}
+        changes = {name: value for name, value in changes.items() if value is not None}
+        values = {f":{name}": value for name, value in changes.items()}
+        values.update({":pending": "pending", ":now": _epoch_seconds(_now_ms())})
+        try:
+            answer = self._call(
+                "update_item",
+                Key=_serialize({TABLE_KEY: item_id}),
+                UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in changes),
+                ConditionExpression="#status = :pending AND #expires_at > :now",
+                ExpressionAttributeNames={f"#{name}": name for name in (*changes, TTL_ATTRIBUTE)},
+                ExpressionAttributeValues=_serialize(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:  # the condition failed: decided, expired or absent
+            old = error.response.get("Item")
+            current = _unexpired(_item_from_dynamo(old)) if old else self._current(item_id)
+            if current is None:
+                raise ReviewNotFound("no such review item") from None
+            raise DecisionConflict(current) from None
+        return _item_from_dynamo(answer["Attributes"])
+
+    @property
+    def client(self):
+        with self._client_lock:
+            if self._client is None:
+                # A session of its own: region, credentials and endpoint from the environment, no shared cache.
+                self._client = boto3.session.Session().client("dynamodb", config=DYNAMODB_CONFIG)
+            return self._client
+
+    def _current(self, item_id: str) -> dict | None:
+        record = self._call("get_item", Key=_serialize({TABLE_KEY: item_id}), ConsistentRead=True).get("Item")
+        return _unexpired(_item_from_dynamo(record)) if record else None
+
+    def _query(self, status: str, filter_expression: str, values: dict) -> dict:
+        """A newest-first Query of the index for one status, with a filter; ExpressionAttributeNames holds exactly
+        the names the expressions use (DynamoDB refuses unused ones)."""
+        names = {INDEX_HASH_KEY, *re.findall(r"#(\w+)", filter_expression)}
+        return {
+            "IndexName": INDEX_NAME,
+            "KeyConditionExpression": f"#{INDEX_HASH_KEY} = :status",
+            "FilterExpression": filter_expression,
+            "ExpressionAttributeNames": {f"#{name}": name for name in names},
+            "ExpressionAttributeValues": _serialize(values),
+            "ScanIndexForward": False,
+        }
+
+    def _call(self, operation: str, **request) -> dict:
+        """One DynamoDB call on the table. Its failures become StoreError, except a ConditionalCheckFailed, which the
+        conditional writes interpret themselves."""
+        try:
+            return getattr(self.client, operation)(TableName=self.table_name, **request)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise
+            if code == "ResourceNotFoundException":
+                raise StoreError(f"the review table {self.table_name} does not exist") from error
+            # The code only: a message can quote the request's values.
+            raise StoreError(f"the review table {self.table_name} failed: {code or 'unknown error'}") from error
+        except BotoCoreError as error:  # connection, timeout, credentials
+            raise StoreError(f"the review table {self.table_name} cannot be reached: {type(error).__name__}") from error
+
+
+def _epoch_seconds(milliseconds: int) -> Decimal:
+    return Decimal(milliseconds) / 1000  # exact: Decimal division keeps every digit
+
+
+def _serialize(values: Mapping[str, Any]) -> dict:
+    return {name: SERIALIZER.serialize(value) for name, value in values.items()}
+
+
+def _dynamo_record(item: dict) -> dict:
+    """An item as stored: numbers as Decimal (DynamoDB has no floats), expires_at in epoch seconds (the TTL
+    attribute), the index key `created_key`, and no attribute for a None."""
+    record = {name: value for name, value in item.items() if value is not None}
+    record["scores"] = {label: Decimal(repr(float(score))) for label, score in item["scores"].items()}
+    record[TTL_ATTRIBUTE] = _epoch_seconds(_ms_from_iso(item["expires_at"]))
+    record[INDEX_RANGE_KEY] = f"{item['created_at']}#{item['id']}"
+    return _serialize(record)
+
+
+def _item_from_dynamo(raw: dict) -> dict:
+    record = {name: DESERIALIZER.deserialize(value) for name, value in raw.items()}
+    record["scores"] = {label: float(score) for label, score in record["scores"].items()}
+    record[TTL_ATTRIBUTE] = _iso_from_ms(int(record[TTL_ATTRIBUTE] * 1000))
+    return {field: record.get(field) for field in ITEM_FIELDS}
+
+
+def _unexpired(item: dict) -> dict | None:
+    return item if _ms_from_iso(item["expires_at"]) > _now_ms() else None

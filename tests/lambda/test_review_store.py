@@ -1,7 +1,8 @@
-"""The review store's contract (lambda/review_store.py), run against every implementation through the `store`
-fixture: SQLite on a temporary file.
+"""The review store's contract (lambda/review_store.py), run against both implementations: SQLite on a temporary file
+and DynamoDB in moto, its table created from the module's TABLE_DEFINITION (what Terraform declares).
 
-The tests marked for one store check what only it has: SQLite's encryption at rest, file modes, WAL and threads.
+The tests marked for one store check what only it has: SQLite's encryption at rest, file modes, WAL and threads;
+DynamoDB's stored shape (the TTL attribute) and its fallback when a failed condition returns no item.
 """
 
 import base64
@@ -12,12 +13,18 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import boto3
 import pytest
 import review_store
-from review_store import DecisionConflict, ReviewNotFound, SqliteReviewStore, StoreError
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from review_store import DecisionConflict, DynamoReviewStore, ReviewNotFound, SqliteReviewStore, StoreError
 
+REGION = "us-east-1"
+TABLE_NAME = "toxiguard-test-reviews"
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
-# Floats that must come back exactly.
+# Floats that must come back exactly (DynamoDB stores them as decimal numbers).
 SCORES = {"toxic": 0.91, "severe_toxic": 0.000123, "obscene": 0.5, "threat": 1e-07, "insult": 1 / 3, "identity_hate": 0}
 START = time.time() - 86_400  # the tests' items were created from a day ago on, so a 30-day TTL keeps them
 DAY = 86_400
@@ -66,7 +73,27 @@ def sqlite_store(tmp_path):
     return SqliteReviewStore(tmp_path / "reviews.sqlite3")
 
 
-@pytest.fixture(params=["sqlite_store"])
+@pytest.fixture
+def dynamodb(monkeypatch):
+    """moto's DynamoDB with the review table; nothing can reach AWS."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        client.create_table(TableName=TABLE_NAME, BillingMode="PAY_PER_REQUEST", **review_store.TABLE_DEFINITION)
+        client.update_time_to_live(
+            TableName=TABLE_NAME,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": review_store.TTL_ATTRIBUTE},
+        )
+        yield client
+
+
+@pytest.fixture
+def dynamo_store(dynamodb):
+    return DynamoReviewStore(TABLE_NAME, dynamodb)
+
+
+@pytest.fixture(params=["sqlite_store", "dynamo_store"])
 def store(request):
     return request.getfixturevalue(request.param)
 
@@ -275,7 +302,51 @@ def test_a_malformed_item_stores_nothing(store, change):
     assert store.count_items()["pending"] == 0
 
 
+def test_a_failed_put_says_which_items_were_stored(store):
+    """DynamoDB writes item by item, SQLite all or nothing; either way `stored_ids` tells which ones are there."""
+    existing = make_item()
+    store.put_items([existing])
+    batch = [make_item(seconds=1), {**make_item(seconds=2), "id": existing["id"]}, make_item(seconds=3)]
+    with pytest.raises(StoreError) as failure:
+        store.put_items(batch)
+    assert type(failure.value) is StoreError and failure.value.code == "review_store_unavailable"
+    for item in (batch[0], batch[2]):
+        if item["id"] in failure.value.stored_ids:
+            assert store.get_item(item["id"]) == item
+        else:
+            with pytest.raises(ReviewNotFound):
+                store.get_item(item["id"])
+    assert store.get_item(existing["id"]) == existing
+
+
 # --- Store failures ---------------------------------------------------------------------------------------------------
+STORE_CALLS = {
+    "put_items": lambda store: store.put_items([make_item("a secret comment")]),
+    "get_item": lambda store: store.get_item("0" * 32),
+    "list_items": lambda store: store.list_items(label="toxic"),
+    "count_items": lambda store: store.count_items(),
+    "decide": lambda store: store.decide("0" * 32, "approve", **MODERATOR),
+}
+
+
+@pytest.mark.parametrize("call", STORE_CALLS.values(), ids=STORE_CALLS)
+def test_a_missing_table_is_a_store_error(dynamodb, call):
+    with pytest.raises(StoreError) as failure:
+        call(DynamoReviewStore("no-such-table", dynamodb))
+    assert type(failure.value) is StoreError
+    assert str(failure.value) == "the review table no-such-table does not exist"
+
+
+def test_an_unreachable_table_is_a_store_error():
+    client = boto3.client(
+        "dynamodb", region_name=REGION, endpoint_url="http://127.0.0.1:9", aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(connect_timeout=1, retries={"total_max_attempts": 1}),
+    )  # fmt: skip
+    with pytest.raises(StoreError, match="cannot be reached: EndpointConnectionError") as failure:
+        DynamoReviewStore(TABLE_NAME, client).put_items([make_item("a secret comment")])
+    assert "secret" not in str(failure.value)
+
+
 def test_an_unusable_sqlite_path_is_a_store_error(tmp_path):
     (tmp_path / "a-file").write_text("not a database, " * 10)
     with pytest.raises(StoreError, match=r"the review database .*/a-file/reviews\.sqlite3 failed"):
@@ -374,16 +445,55 @@ def test_sqlite_pages_10000_items_quickly(sqlite_store):
     assert (time.perf_counter() - started) * 1000 < 50
 
 
+# --- DynamoDB only ----------------------------------------------------------------------------------------------------
+def test_dynamodb_stores_the_ttl_attribute_as_epoch_seconds(dynamo_store, dynamodb):
+    item = make_item()
+    dynamo_store.put_items([item])
+    record = dynamodb.get_item(TableName=TABLE_NAME, Key={"id": {"S": item["id"]}})["Item"]
+    expires = review_store._ms_from_iso(item["expires_at"]) // 1000
+    assert record["expires_at"] == {"N": str(expires)}
+    assert record["created_key"] == {"S": f"{item['created_at']}#{item['id']}"}
+    assert "ref" not in record and "note" not in record  # no attribute for a None
+
+
+def test_dynamodb_reads_the_item_when_a_failed_condition_returns_none(dynamo_store, monkeypatch):
+    """ReturnValuesOnConditionCheckFailure is recent; without it the store reads the item itself."""
+    item = make_item()
+    dynamo_store.put_items([item])
+    first = dynamo_store.decide(item["id"], "approve", **MODERATOR)
+    update_item = dynamo_store.client.update_item
+
+    def without_item(**request):
+        try:
+            return update_item(**request)
+        except ClientError as error:
+            error.response.pop("Item", None)
+            raise
+
+    monkeypatch.setattr(dynamo_store.client, "update_item", without_item)
+    with pytest.raises(DecisionConflict) as conflict:
+        dynamo_store.decide(item["id"], "remove", **MODERATOR)
+    assert conflict.value.item == first
+    with pytest.raises(ReviewNotFound):
+        dynamo_store.decide("0" * 32, "remove", **MODERATOR)
+
+
 # --- Configuration ----------------------------------------------------------------------------------------------------
-def test_open_store_picks_the_store_from_the_environment(tmp_path):
+def test_open_store_picks_the_store_from_the_environment(tmp_path, dynamodb):
+    path = tmp_path / "reviews.sqlite3"
     assert review_store.open_store({}) is None
-    assert review_store.open_store({"REVIEWS_DB": " "}) is None
-    assert isinstance(review_store.open_store({"REVIEWS_DB": str(tmp_path / "reviews.sqlite3")}), SqliteReviewStore)
+    assert review_store.open_store({"REVIEWS_TABLE": " ", "REVIEWS_DB": ""}) is None
+    assert isinstance(review_store.open_store({"REVIEWS_DB": str(path)}), SqliteReviewStore)
+    table_store = review_store.open_store({"REVIEWS_TABLE": TABLE_NAME, "REVIEWS_DB": str(path)})
+    assert isinstance(table_store, DynamoReviewStore)
+    assert table_store.count_items()["pending"] == 0  # its own client, made on first use, finds the table
 
 
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
+        ({"REVIEWS_TABLE": "no spaces allowed"}, "REVIEWS_TABLE='no spaces allowed' is not a DynamoDB table name"),
+        ({"REVIEWS_TABLE": "ab"}, "REVIEWS_TABLE="),
         ({"REVIEWS_DB": "{tmp}"}, "REVIEWS_DB=.* is a directory"),
     ],
 )
@@ -402,3 +512,10 @@ def test_ttl_days_from_the_environment(raw, days):
 def test_an_invalid_ttl_names_the_variable(raw):
     with pytest.raises(ValueError, match="REVIEWS_TTL_DAYS"):
         review_store.ttl_days_from({"REVIEWS_TTL_DAYS": raw})
+
+
+def test_the_table_definition_matches_the_index_the_store_queries():
+    index = review_store.TABLE_DEFINITION["GlobalSecondaryIndexes"][0]
+    assert index["IndexName"] == review_store.INDEX_NAME == "status-created"
+    assert [key["AttributeName"] for key in index["KeySchema"]] == ["status", "created_key"]
+    assert review_store.TABLE_DEFINITION["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
