@@ -26,8 +26,9 @@ import urllib.request
 from pathlib import Path
 
 from toxiguard.artifact import latest_artifact, read_manifest
+from toxiguard.config import DEFAULT_DATA_DIR
 from toxiguard.serving.local.auth import SCOPES, AuthSettings
-from toxiguard.serving.local.gateway import EVENT_FORMATS, Gateway
+from toxiguard.serving.local.gateway import EVENT_FORMATS, REVIEWS_FILE, Gateway
 from toxiguard.serving.local.http import BindError, check_port_free, parse_port
 from toxiguard.serving.local.issuer import LocalIssuer
 
@@ -36,6 +37,9 @@ MODEL_START_TIMEOUT_SECONDS = 180
 # The development token the start-up banner hands the page (in its URL fragment) with the local issuer.
 PAGE_TOKEN_USER = "developer"
 PAGE_TOKEN_TTL_SECONDS = 8 * 3600
+REVIEWS_DB_NAME = "reviews.sqlite3"
+# Locally the queue fills unless REVIEWS_STORE_DEFAULT says otherwise (on AWS storing is off unless configured).
+LOCAL_STORE_DEFAULT = "true"
 FLAG_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -57,6 +61,7 @@ class StackSettings:
     auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
     allow_open: bool = False  # serve without tokens on an address other machines can reach
     payload_format: str = "2.0"  # the event the handler gets: HTTP API (2.0) or REST API (1.0)
+    reviews_db: Path = DEFAULT_DATA_DIR / REVIEWS_DB_NAME  # the review queue's SQLite file (REVIEWS_DB)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StackSettings:
@@ -74,6 +79,7 @@ class StackSettings:
             auth=AuthSettings.from_env(env),
             allow_open=_flag(env, "AUTH_ALLOW_OPEN"),
             payload_format=_payload_format(env),
+            reviews_db=_reviews_db(env),
         )
 
 
@@ -82,6 +88,13 @@ def _port(env, name: str, default: int) -> int:
         return parse_port(env.get(name, str(default)))
     except argparse.ArgumentTypeError as exc:
         raise StackError(f"{name}={exc}") from None
+
+
+def _reviews_db(env) -> Path:
+    """REVIEWS_DB, else reviews.sqlite3 in the data directory (TOXIGUARD_DATA_DIR, else .toxiguard/)."""
+    if env.get("REVIEWS_DB", "").strip():
+        return Path(env["REVIEWS_DB"].strip())
+    return Path(env.get("TOXIGUARD_DATA_DIR", "").strip() or DEFAULT_DATA_DIR) / REVIEWS_DB_NAME
 
 
 def _payload_format(env) -> str:
@@ -119,9 +132,12 @@ def check_exposure(settings: StackSettings) -> None:
     )
 
 
-def handler_environment(manifest: dict, model_url: str, endpoint_name: str) -> dict[str, str]:
-    """What the Lambda function's configuration holds on AWS, with the runtime endpoint pointed at `model_url`."""
-    return {
+def handler_environment(
+    manifest: dict, model_url: str, endpoint_name: str, reviews_db: Path | None = None
+) -> dict[str, str]:
+    """What the Lambda functions' configuration holds on AWS, with the runtime endpoint pointed at `model_url` and,
+    given `reviews_db`, the review store at that SQLite file instead of a DynamoDB table."""
+    environment = {
         "SAGEMAKER_ENDPOINT_NAME": endpoint_name,
         "MODEL_VERSION": manifest["version"],
         "MODEL_LABELS": ",".join(manifest["labels"]),
@@ -132,6 +148,10 @@ def handler_environment(manifest: dict, model_url: str, endpoint_name: str) -> d
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
+    if reviews_db is not None:
+        store_default = os.environ.get("REVIEWS_STORE_DEFAULT", "").strip() or LOCAL_STORE_DEFAULT
+        environment.update(REVIEWS_DB=str(reviews_db), REVIEWS_STORE_DEFAULT=store_default)
+    return environment
 
 
 def ensure_port_free(host: str, port: int, variable: str) -> None:
@@ -180,9 +200,14 @@ class LocalStack:
         ensure_port_free(s.model_host, s.model_port, "MODEL_SERVER_PORT")
         try:
             self.model_url = self._start_model_server()
-            environment = handler_environment(self.manifest, self.model_url, s.endpoint_name)
+            environment = handler_environment(self.manifest, self.model_url, s.endpoint_name, s.reviews_db)
             self._gateway = Gateway(
-                environment, s.gateway_host, s.gateway_port, auth=s.auth, payload_format=s.payload_format
+                environment,
+                s.gateway_host,
+                s.gateway_port,
+                reviews_file=REVIEWS_FILE,
+                auth=s.auth,
+                payload_format=s.payload_format,
             ).start()
         except BaseException:
             self.close()
