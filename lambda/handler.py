@@ -394,10 +394,14 @@ def store_review_items(moderation: Moderation, results: list[dict], settings: Se
     code in the log and ReviewStoreFailures counting the items lost to the queue.
     """
     now = time.time()
+    thresholds = {
+        "review": dict(zip(settings.labels, moderation.thresholds, strict=True)),
+        "block": dict(zip(settings.labels, settings.block_thresholds, strict=True)),
+    }
     queued = [
         (result, review_store.new_item(
-            text, ref=ref, scores=result["scores"], labels=result["labels"], action=result["action"],
-            model_version=settings.model_version, now=now, ttl_days=settings.review_ttl_days,
+            text, ref=ref, scores=result["scores"], thresholds=thresholds, labels=result["labels"],
+            action=result["action"], model_version=settings.model_version, now=now, ttl_days=settings.review_ttl_days,
         ))
         for text, ref, result in zip(moderation.texts, moderation.refs, results, strict=True)
         if result["action"] != "allow"

@@ -45,7 +45,7 @@ DECISIONS = {"approve": "approved", "remove": "removed"}  # decision -> the stat
 STATUSES = ("pending", "approved", "removed")
 ACTIONS = ("review", "block")  # the policy's actions that put a comment in the queue (`allow` does not)
 # A review item, in the order the API shows its fields.
-ITEM_FIELDS = ("id", "ref", "created_at", "model_version", "scores", "labels", "action", "text", "status",
+ITEM_FIELDS = ("id", "ref", "created_at", "model_version", "scores", "thresholds", "labels", "action", "text", "status",
                "decided_by", "decided_at", "note", "expires_at")  # fmt: skip
 DEFAULT_TTL_DAYS = 30
 MAX_TTL_DAYS = 365
@@ -143,14 +143,17 @@ def new_item(
     *,
     ref: str | None,
     scores: Mapping[str, float],
+    thresholds: Mapping[str, Mapping[str, float | None]],
     labels: list[str],
     action: str,
     model_version: str,
     now: float,
     ttl_days: int = DEFAULT_TTL_DAYS,
 ) -> dict:
-    """A new pending review item for one scored text; `now` is time.time(). It expires `ttl_days` after it was created,
-    rounded down to the second (DynamoDB's TTL counts whole seconds)."""
+    """A new pending review item for one scored text; `now` is time.time(). `thresholds` are the ones the scoring
+    applied, `{"review": {label: t}, "block": {label: t or None}}`, so a moderator sees why the text was queued even
+    after the deployment's thresholds change. It expires `ttl_days` after it was created, rounded down to the second
+    (DynamoDB's TTL counts whole seconds)."""
     if action not in ACTIONS:
         raise ValueError(f"only the actions {', '.join(ACTIONS)} are reviewed, not {action!r}")
     if not 1 <= ttl_days <= MAX_TTL_DAYS:
@@ -159,7 +162,8 @@ def new_item(
     expires_ms = (created_ms // 1000 + ttl_days * 86_400) * 1000
     return {
         "id": uuid.uuid4().hex, "ref": ref, "created_at": _iso_from_ms(created_ms), "model_version": model_version,
-        "scores": dict(scores), "labels": list(labels), "action": action, "text": text, "status": "pending",
+        "scores": dict(scores), "thresholds": {kind: dict(values) for kind, values in thresholds.items()},
+        "labels": list(labels), "action": action, "text": text, "status": "pending",
         "decided_by": None, "decided_at": None, "note": None, "expires_at": _iso_from_ms(expires_ms),
     }  # fmt: skip
 
@@ -292,6 +296,7 @@ CREATE TABLE IF NOT EXISTS review_items (
     ref TEXT,
     model_version TEXT NOT NULL,
     scores TEXT NOT NULL,  -- JSON object
+    thresholds TEXT NOT NULL,  -- JSON object
     decided_by TEXT,
     decided_at TEXT,
     note TEXT,
@@ -302,7 +307,7 @@ CREATE INDEX IF NOT EXISTS review_items_queue
 CREATE INDEX IF NOT EXISTS review_items_expiry ON review_items (expires_at);
 """
 SQLITE_COLUMNS = ("id", "status", "created_at", "expires_at", "action", "labels", "ref", "model_version", "scores",
-                  "decided_by", "decided_at", "note", "text")  # fmt: skip
+                  "thresholds", "decided_by", "decided_at", "note", "text")  # fmt: skip
 SQLITE_PLACEHOLDERS = ", ".join("?" * len(SQLITE_COLUMNS))
 SQLITE_INSERT = f"INSERT INTO review_items ({', '.join(SQLITE_COLUMNS)}) VALUES ({SQLITE_PLACEHOLDERS})"
 # The local gateway's threads write at once; WAL lets readers go on while one writes, and a writer waits this long.
@@ -417,14 +422,16 @@ class SqliteReviewStore:
     def _row(self, item: dict) -> tuple:
         record = {
             **item, "expires_at": _ms_from_iso(item["expires_at"]), "labels": json.dumps(item["labels"]),
-            "scores": json.dumps(item["scores"]), "text": self._fernet.encrypt(item["text"].encode("utf-8")),
+            "scores": json.dumps(item["scores"]), "thresholds": json.dumps(item["thresholds"]),
+            "text": self._fernet.encrypt(item["text"].encode("utf-8")),
         }  # fmt: skip
         return tuple(record[column] for column in SQLITE_COLUMNS)
 
     def _item(self, row: sqlite3.Row) -> dict:
         record = {
             **dict(row), "expires_at": _iso_from_ms(row["expires_at"]), "labels": json.loads(row["labels"]),
-            "scores": json.loads(row["scores"]), "text": self._decrypt(row["text"]),
+            "scores": json.loads(row["scores"]), "thresholds": json.loads(row["thresholds"]),
+            "text": self._decrypt(row["text"]),
         }  # fmt: skip
         return {field: record[field] for field in ITEM_FIELDS}
 
@@ -622,15 +629,25 @@ def _dynamo_record(item: dict) -> dict:
     """An item as stored: numbers as Decimal (DynamoDB has no floats), expires_at in epoch seconds (the TTL
     attribute), the index key `created_key`, and no attribute for a None."""
     record = {name: value for name, value in item.items() if value is not None}
-    record["scores"] = {label: Decimal(repr(float(score))) for label, score in item["scores"].items()}
+    record["scores"] = _decimals(item["scores"])
+    record["thresholds"] = {kind: _decimals(values) for kind, values in item["thresholds"].items()}
     record[TTL_ATTRIBUTE] = _epoch_seconds(_ms_from_iso(item["expires_at"]))
     record[INDEX_RANGE_KEY] = f"{item['created_at']}#{item['id']}"
     return _serialize(record)
 
 
+def _decimals(numbers: Mapping[str, float | None]) -> dict[str, Decimal | None]:
+    return {name: None if value is None else Decimal(repr(float(value))) for name, value in numbers.items()}
+
+
+def _floats(numbers: Mapping[str, Decimal | None]) -> dict[str, float | None]:
+    return {name: None if value is None else float(value) for name, value in numbers.items()}
+
+
 def _item_from_dynamo(raw: dict) -> dict:
     record = {name: DESERIALIZER.deserialize(value) for name, value in raw.items()}
-    record["scores"] = {label: float(score) for label, score in record["scores"].items()}
+    record["scores"] = _floats(record["scores"])
+    record["thresholds"] = {kind: _floats(values) for kind, values in record["thresholds"].items()}
     record[TTL_ATTRIBUTE] = _iso_from_ms(int(record[TTL_ATTRIBUTE] * 1000))
     return {field: record.get(field) for field in ITEM_FIELDS}
 

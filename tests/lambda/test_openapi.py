@@ -106,6 +106,8 @@ def seeded_store(store) -> dict[str, str]:
     """Put one pending and one decided item in `store`; their ids by status."""
     pending, decided = (
         review_store.new_item(TEXT, ref=None, scores=dict.fromkeys(handler.DEFAULT_LABELS, 0.9), labels=["toxic"],
+                              thresholds={"review": dict.fromkeys(handler.DEFAULT_LABELS, 0.5),
+                                          "block": dict.fromkeys(handler.DEFAULT_LABELS)},
                               action="review", model_version="test", now=time.time())
         for _ in range(2)
     )  # fmt: skip

@@ -27,6 +27,11 @@ TABLE_NAME = "toxiguard-test-reviews"
 LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 # Floats that must come back exactly (DynamoDB stores them as decimal numbers).
 SCORES = {"toxic": 0.91, "severe_toxic": 0.000123, "obscene": 0.5, "threat": 1e-07, "insult": 1 / 3, "identity_hate": 0}
+# What the scoring applied: nulls (labels that never block) and floats must both round-trip.
+THRESHOLDS = {
+    "review": dict.fromkeys(SCORES, 0.4) | {"threat": 1 / 3},
+    "block": dict.fromkeys(SCORES) | {"toxic": 0.95},
+}
 START = time.time() - 86_400  # the tests' items were created from a day ago on, so a 30-day TTL keeps them
 DAY = 86_400
 DECIDED_AT = "2026-12-07T21:00:00.000+00:00"
@@ -36,16 +41,16 @@ MODERATOR = {"decided_by": "mod-1", "note": "reads as a joke between friends", "
 def make_item(text="you are wrong", *, seconds=0.0, labels=("toxic",), action="review", ref=None, ttl_days=30):
     """A review item created `seconds` after START."""
     return review_store.new_item(
-        text, ref=ref, scores=SCORES, labels=list(labels), action=action, model_version="test-model",
-        now=START + seconds, ttl_days=ttl_days,
+        text, ref=ref, scores=SCORES, thresholds=THRESHOLDS, labels=list(labels), action=action,
+        model_version="test-model", now=START + seconds, ttl_days=ttl_days,
     )  # fmt: skip
 
 
 def expired_item(text="old news"):
     """An item whose one-day TTL ran out a day ago."""
     return review_store.new_item(
-        text, ref=None, scores=SCORES, labels=["insult"], action="review", model_version="test-model",
-        now=time.time() - 2 * DAY, ttl_days=1,
+        text, ref=None, scores=SCORES, thresholds=THRESHOLDS, labels=["insult"], action="review",
+        model_version="test-model", now=time.time() - 2 * DAY, ttl_days=1,
     )  # fmt: skip
 
 

@@ -126,6 +126,7 @@ def test_review_and_block_results_become_pending_items_with_their_text(call, sag
     item = store.get_item(abusive["review_id"])
     assert (item["text"], item["ref"], item["action"], item["status"]) == ("abusive", "c-3", "block", "pending")
     assert item["labels"] == abusive["labels"] and item["scores"] == abusive["scores"]
+    assert item["thresholds"] == {"review": body["thresholds"], "block": body["block_thresholds"]}
     assert item["model_version"] == policy.model_version
     assert store.get_item(borderline["review_id"])["action"] == "review"
     assert store.count_items() == {"pending": 2, "approved": 0, "removed": 0}
@@ -206,6 +207,12 @@ def test_storing_is_counted_in_the_metrics(call, sagemaker, policy, store, logs)
 # --- The queue --------------------------------------------------------------------------------------------------------
 
 
+QUEUED_THRESHOLDS = {
+    "review": dict.fromkeys(handler.DEFAULT_LABELS, 0.5),
+    "block": dict.fromkeys(handler.DEFAULT_LABELS),
+}
+
+
 def queued(store, rows: list[list[float]], action: str = "review", count: int | None = None) -> list[str]:
     """Put items in `store` directly, oldest first; their ids, newest first (the queue's order)."""
     items = []
@@ -213,6 +220,7 @@ def queued(store, rows: list[list[float]], action: str = "review", count: int | 
         scores = dict(zip(handler.DEFAULT_LABELS, row, strict=True))
         labels = [label for label, score in scores.items() if score >= 0.5]
         items.append(review_store.new_item(f"comment {index}", ref=f"c-{index}", scores=scores, labels=labels,
+                                           thresholds=QUEUED_THRESHOLDS,
                                            action=action, model_version="test", now=1_796_000_000 + index))  # fmt: skip
     store.put_items(items)
     return [item["id"] for item in reversed(items)]
