@@ -296,8 +296,9 @@
   function explainReply(reply) {
     if (reply.status === 401 || reply.status === 403) return page.explainRefusal(reply);
     const error = apiError(reply);
-    if (!error)
+    if (!error) {
       return { title: "The API gave an unexpected answer", detail: `HTTP ${reply.status}. Try again in a moment.` };
+    }
     const detail = reply.status >= 500 ? `${error.message}. Try again in a moment.` : error.message;
     const title = ERROR_TITLES[error.code] || "The API could not do this";
     return { title, detail, code: `${error.code} · HTTP ${reply.status}` };
@@ -320,10 +321,8 @@
     return reply.body;
   }
 
-  function newEntries(items) {
-    const known = new Set(entries.map((entry) => entry.item.id));
-    return items.filter((item) => !known.has(item.id)).map((item) => ({ item, node: itemNode(item), deciding: false }));
-  }
+  // The cursor is a keyset (created_at, id): pages never overlap, whatever is scored or decided meanwhile.
+  const newEntries = (items) => items.map((item) => ({ item, node: itemNode(item), deciding: false }));
 
   function showLoadMore() {
     loadMoreButton.hidden = nextCursor === null;
@@ -503,7 +502,6 @@
     onSignOut: () => {
       // Comments are not left on screen for whoever uses this browser next.
       signInProblem = null;
-      entries = [];
       counts = null;
       renderCounts();
       loadQueue();
