@@ -2,32 +2,21 @@
  * toxiguard web page: sends comments to the moderation API and shows per-label score bars with thresholds.
  *
  * API (docs/openapi.yaml): POST {apiUrl}/v1/moderate with {"text": ...} or {"texts": [...]}, GET {apiUrl}/v1/health.
- * config.js sets window.TOXIGUARD_CONFIG = {apiUrl: "...", auth: {...}}; an empty apiUrl means the page's own origin.
  * With sign-in on (auth.js), POST /v1/moderate carries the signed-in user's access token; health never does.
+ * What this page shares with the review queue (API calls, bars, header, sign-in panel) is in common.js.
  *
  * Comments are user text: they only ever reach the page through textContent and attributes, never as HTML.
  */
 (() => {
   "use strict";
 
-  const config = window.TOXIGUARD_CONFIG || {};
-  const auth = window.toxiguardAuth;
-  const API_URL = String(config.apiUrl || "").replace(/\/+$/, "");
-  const REQUEST_TIMEOUT_MS = positiveNumber(config.requestTimeoutMs, 10000);
-  const HEALTH_TIMEOUT_MS = positiveNumber(config.healthTimeoutMs, 5000);
+  const { auth, el, icon, notice, labelName, formatScore, scoreRow, scoresLegend, callSignedIn, apiError, setUpPage } =
+    window.toxiguardCommon;
   // The API's limits; the API enforces them, the page only warns early.
   const MAX_TEXTS = 64;
   const MAX_TEXT_CHARS = 5000;
   const TOP_SCORES_SHOWN = 3;
 
-  const LABEL_NAMES = {
-    toxic: "Toxic",
-    severe_toxic: "Severe toxic",
-    obscene: "Obscene",
-    threat: "Threat",
-    insult: "Insult",
-    identity_hate: "Identity hate",
-  };
   const EXAMPLES = {
     friendly: "Thanks for fixing the references, the article reads much better now.",
     rude: "You are a pathetic idiot and nobody wants you here.",
@@ -49,15 +38,6 @@
     endpoint_timeout: "The model took too long to answer",
     origin_not_allowed: "This page may not call the API",
   };
-  // How to get a token that may score comments, by sign-in mode, for a 403.
-  const PERMISSION_HELP = {
-    none: "The API wants a token with the toxiguard/moderate scope, and this page's config.js sends none.",
-    local: "This token lacks the toxiguard/moderate scope. Get one that has it: toxiguard token --scope moderate.",
-    cognito:
-      "Your sign-in does not grant the toxiguard/moderate scope. Ask whoever runs toxiguard to allow it for this " +
-      "page's app client, then sign out and in again.",
-  };
-  const LONGEST_TIMER_MS = 2 ** 31 - 1; // setTimeout fires at once beyond this
 
   const form = document.getElementById("moderate-form");
   const textarea = document.getElementById("comment");
@@ -66,98 +46,11 @@
   const submitButton = document.getElementById("submit-button");
   const resultsSection = document.getElementById("results");
   const resultsBody = document.getElementById("results-body");
-  const banner = document.getElementById("api-banner");
-  const signInPanel = document.getElementById("sign-in");
-  const signInReason = document.getElementById("sign-in-reason");
-  const signOutButton = document.getElementById("sign-out-button");
 
   let busy = false;
-  let expiryTimer = 0;
 
-  function positiveNumber(value, fallback) {
-    const number = Number(value);
-    return Number.isFinite(number) && number > 0 ? number : fallback;
-  }
-
-  /** A DOM element with text and attributes set safely (never innerHTML). */
-  function el(tag, { className, text, attrs, style } = {}, children = []) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined) node.textContent = text;
-    Object.assign(node.style, style); // through the CSSOM, which a strict Content-Security-Policy allows
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
-    for (const child of children) if (child) node.append(child);
-    return node;
-  }
-
-  /** Small inline icons, so flagged / not flagged never relies on colour alone. */
-  function icon(kind) {
-    const paths = {
-      flagged: ["M12 3 2 21h20z", "M12 10v5m0 3v.01"],
-      clear: ["M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20z", "m7.5 12.5 3 3 6-6.5"],
-      error: ["M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20z", "M12 7v6m0 3.5v.01"],
-    }[kind];
-    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("class", `icon icon-${kind}`);
-    svg.setAttribute("aria-hidden", "true");
-    svg.setAttribute("focusable", "false");
-    paths.forEach((d, index) => {
-      const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-      path.setAttribute("d", d);
-      if (index > 0) path.setAttribute("class", "icon-mark");
-      svg.append(path);
-    });
-    return svg;
-  }
-
-  const labelName = (label) => LABEL_NAMES[label] || label.replace(/_/g, " ");
-  const formatScore = (score) => (score > 0 && score < 0.005 ? "<0.01" : score.toFixed(2));
   const formatMs = (ms) => `${Math.round(ms).toLocaleString("en")} ms`;
   const characterCount = (text) => Array.from(text).length; // code points, as the API counts them
-  const percent = (value) => `${(Math.min(Math.max(value, 0), 1) * 100).toFixed(2)}%`;
-
-  // --- API --------------------------------------------------------------------------------------------------------
-
-  /** Why a call got no HTTP answer: "unreachable" (network, CORS, DNS) or "timeout". */
-  class NoAnswer extends Error {
-    constructor(kind) {
-      super(kind);
-      this.kind = kind;
-    }
-  }
-
-  /** One API call with a timeout (and a bearer token if given); resolves with the status, parsed JSON (or null)
-   * and the round trip in ms. */
-  async function callApi(path, { payload, token, timeoutMs }) {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeoutMs);
-    const started = performance.now();
-    const headers = payload === undefined ? {} : { "Content-Type": "application/json" };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    try {
-      const response = await fetch(`${API_URL}${path}`, {
-        method: payload === undefined ? "GET" : "POST",
-        headers,
-        body: payload === undefined ? undefined : JSON.stringify(payload),
-        signal: controller.signal,
-        cache: "no-store",
-      });
-      const text = await response.text();
-      const elapsedMs = performance.now() - started;
-      let body = null;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // Not JSON (a proxy's error page, say): callers treat a null body as an unexpected answer.
-      }
-      return { status: response.status, ok: response.ok, headers: response.headers, body, elapsedMs };
-    } catch {
-      throw new NoAnswer(controller.signal.aborted ? "timeout" : "unreachable");
-    } finally {
-      clearTimeout(timer);
-    }
-  }
 
   function isModerationResponse(body, count) {
     return (
@@ -168,139 +61,6 @@
       body.results.length === count &&
       body.results.every((result) => result && typeof result.scores === "object" && Array.isArray(result.labels))
     );
-  }
-
-  // --- Service status ---------------------------------------------------------------------------------------------
-
-  function setServiceStatus(state, text) {
-    document.getElementById("service-status").dataset.state = state;
-    document.getElementById("service-status-text").textContent = text;
-  }
-
-  function showBanner(title, detail) {
-    document.getElementById("api-banner-title").textContent = title;
-    document.getElementById("api-banner-detail").textContent = detail;
-    banner.hidden = false;
-  }
-
-  function apiIsUp(modelVersion) {
-    setServiceStatus("ok", `API online · model ${modelVersion}`);
-    banner.hidden = true;
-  }
-
-  function apiIsDown() {
-    setServiceStatus("down", "API unreachable");
-    showBanner(
-      "The moderation API is not reachable right now.",
-      `Checking comments will not work until it is back. Tried ${API_URL || window.location.origin}.`,
-    );
-  }
-
-  /** GET /v1/health (never with a token) and show what it says; resolves true when the API and model answer. */
-  async function checkHealth() {
-    setServiceStatus("checking", "Connecting to the API…");
-    let reply;
-    try {
-      reply = await callApi("/v1/health", { timeoutMs: HEALTH_TIMEOUT_MS });
-    } catch {
-      apiIsDown();
-      return false;
-    }
-    const body = reply.body || {};
-    if (reply.ok && body.status === "ok") {
-      apiIsUp(body.model_version);
-      return true;
-    }
-    if (body.model_version) {
-      // The API answers but the model endpoint does not (503 "unavailable").
-      setServiceStatus("degraded", `Model ${body.model_version} not answering`);
-      showBanner(
-        "The API is up, but the model is not answering.",
-        body.error && body.error.message
-          ? `Checking comments will fail until it is back (${body.error.message}).`
-          : "Checking comments will fail until it is back.",
-      );
-    } else {
-      setServiceStatus("down", `API error (HTTP ${reply.status})`);
-      showBanner("The moderation API is having trouble.", `Its health check answered HTTP ${reply.status}.`);
-    }
-    return false;
-  }
-
-  // --- Sign-in (auth.js) ------------------------------------------------------------------------------------------
-
-  function formatTime(ms) {
-    const when = new Date(ms);
-    return when.toDateString() === new Date().toDateString()
-      ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-      : when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-  }
-
-  /** The header's account line and the sign-in panel; `reason` says why nobody is signed in (any more). */
-  function renderAccount(reason = "") {
-    if (!auth.required) return;
-    const user = auth.user();
-    const status = [el("span", { text: user ? "Signed in as " : "Not signed in" })];
-    clearTimeout(expiryTimer);
-    if (user) {
-      status.push(el("strong", { className: "account-name", text: user.name }));
-      // A handed-over token cannot be renewed, so its end is worth showing; Cognito sign-ins renew themselves.
-      if (auth.mode === "local") {
-        const left = user.expiresAt - Date.now();
-        const expiry = left > 0 ? ` until ${formatTime(user.expiresAt)}` : " · token expired";
-        status.push(el("span", { className: `account-expiry${left > 0 ? "" : " is-expired"}`, text: expiry }));
-        if (left > 0) expiryTimer = setTimeout(renderAccount, Math.min(left + 1000, LONGEST_TIMER_MS));
-      }
-    }
-    document.getElementById("account-status").replaceChildren(...status);
-    document.getElementById("account").hidden = false;
-    signOutButton.hidden = !user;
-    signInPanel.hidden = Boolean(user);
-    signInReason.textContent = reason;
-    signInReason.hidden = !reason;
-  }
-
-  function showSignInProblem(problem) {
-    const code = [problem.code, problem.status && `HTTP ${problem.status}`].filter(Boolean).join(" · ");
-    showNotice(problem.title, problem.detail, code);
-  }
-
-  /** 401 and 403: the local gateway's error shape, or API Gateway's own `{"message": ...}` on AWS. */
-  function showRefusal(reply) {
-    const error = (reply.body && reply.body.error) || {};
-    const code = [error.code, `HTTP ${reply.status}`].filter(Boolean).join(" · ");
-    if (reply.status === 403) {
-      showNotice("Your account lacks the moderate permission", PERMISSION_HELP[auth.mode], code);
-      return;
-    }
-    if (!auth.required) {
-      const detail = "This page's config.js does not set up signing in. Tell whoever runs toxiguard.";
-      showNotice("The API wants a sign-in", detail, code);
-      return;
-    }
-    auth.forget(); // refused even after renewal: it will not be accepted later
-    const why = typeof error.message === "string" ? `The API refused your token: ${error.message}.` : "";
-    renderAccount(why || "The API refused your sign-in.");
-    showNotice("Sign in again to check comments", why || "The API did not accept your sign-in.", code);
-  }
-
-  /**
-   * POST /v1/moderate with the signed-in user's token. A refused token is renewed once (Cognito sign-ins) and the
-   * request sent again: on a 401, and on a request that got no answer it could read, which is how a browser sees
-   * API Gateway's own 401 (it carries no CORS headers; docs/api.md).
-   */
-  async function moderate(payload) {
-    const send = async () =>
-      callApi("/v1/moderate", { payload, token: await auth.accessToken(), timeoutMs: REQUEST_TIMEOUT_MS });
-    let reply;
-    try {
-      reply = await send();
-    } catch (failure) {
-      const unreadable = failure instanceof NoAnswer && failure.kind === "unreachable";
-      if (unreadable && (await auth.renew().catch(() => false))) return send();
-      throw failure;
-    }
-    return reply.status === 401 && (await auth.renew()) ? send() : reply;
   }
 
   // --- Input ------------------------------------------------------------------------------------------------------
@@ -382,66 +142,43 @@
     setBusy(true);
     let reply;
     try {
-      await authReady;
-      if (auth.required && !auth.user()) {
-        // A request without a token can only be refused: say how to sign in instead.
-        const where = auth.mode === "cognito" ? "Use the Sign in button above." : "See above how to get a token.";
-        showNotice("Sign in to check comments", `Checking comments needs a signed-in moderator. ${where}`);
+      await page.authReady;
+      // A request without a token can only be refused: say how to sign in instead.
+      const signIn = page.signInNeeded();
+      if (signIn) {
+        showNotice(signIn.title, signIn.detail);
         return;
       }
-      reply = await moderate(payload);
+      reply = await callSignedIn("/v1/moderate", { payload });
     } catch (failure) {
       if (failure instanceof auth.SignInProblem) {
-        showSignInProblem(failure);
-        renderAccount();
+        page.showSignInProblem(failure);
+        page.renderAccount();
       } else {
-        await showNoAnswer(failure);
+        const { title, detail } = await page.explainNoAnswer(failure);
+        showNotice(title, detail);
       }
       return;
     } finally {
       setBusy(false);
     }
     if (reply.status === 401 || reply.status === 403) {
-      showRefusal(reply);
+      const { title, detail, code } = page.explainRefusal(reply);
+      showNotice(title, detail, code);
       return;
     }
     if (!reply.ok || !isModerationResponse(reply.body, items.length)) {
       showHttpError(reply, batch ? items : null);
       return;
     }
-    apiIsUp(reply.body.model_version);
+    page.apiIsUp(reply.body.model_version);
     if (batch) renderBatch(items, reply);
     else renderSingle(items[0].text, reply);
   }
 
-  async function showNoAnswer(failure) {
-    if (failure.kind === "timeout") {
-      showNotice(
-        "The API took too long to answer",
-        `No answer within ${REQUEST_TIMEOUT_MS / 1000} seconds. Try again in a moment.`,
-      );
-      return;
-    }
-    // A browser cannot read API Gateway's own answers (a refused token, too many requests: no CORS headers). With
-    // sign-in on, the health check, which the function answers, tells those apart from an API that is down.
-    if (auth.required && (await checkHealth())) {
-      showNotice(
-        "The API did not accept the request",
-        "It is online, but its answer could not be read: it may have refused your sign-in, or be busy. Try again " +
-          "in a moment; if this keeps happening, sign out and sign in again.",
-      );
-      return;
-    }
-    apiIsDown();
-    showNotice(
-      "Can't reach the moderation API",
-      "Check your connection, or try again in a moment. Your text is still in the box.",
-    );
-  }
-
   function showHttpError(reply, batchItemsSent) {
-    const error = reply.body && reply.body.error;
-    if (!error || typeof error.message !== "string") {
+    const error = apiError(reply);
+    if (!error) {
       showNotice("The API gave an unexpected answer", `HTTP ${reply.status}. Try again in a moment.`);
       return;
     }
@@ -469,16 +206,7 @@
   }
 
   function showNotice(title, detail, code) {
-    replaceResults(
-      el("div", { className: "notice", attrs: { role: "alert" } }, [
-        icon("error"),
-        el("div", {}, [
-          el("p", { className: "notice-title", text: title }),
-          el("p", { className: "notice-detail", text: detail }),
-          code ? el("p", { className: "notice-code", text: code }) : null,
-        ]),
-      ]),
-    );
+    replaceResults(notice(title, detail, code));
   }
 
   function metaList(reply) {
@@ -512,40 +240,13 @@
     ]);
   }
 
-  function scoreRow(label, score, threshold, flagged) {
-    return el("li", { className: `score-row${flagged ? " is-flagged" : ""}`, attrs: { "data-label": label } }, [
-      el("span", { className: "score-label", text: labelName(label) }),
-      el("span", { className: "bar", attrs: { "aria-hidden": "true" } }, [
-        el("span", { className: "bar-fill", style: { width: percent(score) } }),
-        el("span", { className: "bar-threshold", style: { left: percent(threshold) } }),
-      ]),
-      el("span", { className: "score-value", text: formatScore(score) }),
-      el("span", {
-        className: "score-note",
-        text: flagged ? `Flagged · threshold ${threshold.toFixed(2)}` : `Threshold ${threshold.toFixed(2)}`,
-      }),
-    ]);
-  }
-
-  function scoresLegend() {
-    const item = (swatchClass, text) =>
-      el("span", { className: "legend-item" }, [
-        el("span", { className: swatchClass, attrs: { "aria-hidden": "true" } }),
-        el("span", { text }),
-      ]);
-    return el("p", { className: "scores-legend" }, [
-      item("legend-bar", "Score"),
-      item("legend-bar legend-bar-flagged", "Flagged score"),
-      item("legend-tick", "Threshold"),
-    ]);
-  }
-
   function renderSingle(text, reply) {
     const { thresholds } = reply.body;
     const result = reply.body.results[0];
-    const rows = Object.keys(thresholds).map((label) =>
-      scoreRow(label, Number(result.scores[label]), Number(thresholds[label]), result.labels.includes(label)),
-    );
+    const rows = Object.keys(thresholds).map((label) => {
+      const threshold = { review: Number(thresholds[label]) };
+      return scoreRow(label, Number(result.scores[label]), threshold, result.labels.includes(label));
+    });
     replaceResults(
       el("article", { className: "result", attrs: { "data-result": "single" } }, [
         verdict(result),
@@ -650,28 +351,8 @@
     updateInputState();
     textarea.focus();
   });
-  document.getElementById("api-banner-retry").addEventListener("click", checkHealth);
 
-  for (const node of document.querySelectorAll("[data-auth-mode]")) node.hidden = node.dataset.authMode !== auth.mode;
-  document.getElementById("sign-in-button").addEventListener("click", () => auth.signIn().catch(showSignInProblem));
-  signOutButton.addEventListener("click", async () => {
-    await auth.signOut(); // Cognito: on to the hosted UI's sign-out, which comes back here
-    renderAccount("You signed out.");
-    document.getElementById("sign-in-title").focus(); // the button is gone: keep the keyboard on the page
-  });
-
-  /** Take a token or finish a sign-in from the address; a submit waits for it. */
-  async function startAuth() {
-    try {
-      await auth.start();
-    } catch (problem) {
-      if (!(problem instanceof auth.SignInProblem)) throw problem;
-      showSignInProblem(problem);
-    }
-    renderAccount();
-  }
-
-  const authReady = startAuth();
+  const page = setUpPage({ task: "check comments", scope: "moderate", showProblem: showNotice });
   updateInputState();
-  checkHealth();
+  page.checkHealth();
 })();

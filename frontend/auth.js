@@ -1,5 +1,6 @@
 /*
- * toxiguard web page: who is signed in, and the access token POST /v1/moderate carries.
+ * toxiguard web pages: who is signed in, and the access token the API calls carry (POST /v1/moderate on the comment
+ * checker, the review routes on the review queue; both pages share this tab's sign-in).
  *
  * config.js's `auth.mode` says how the page gets a token (frontend/README.md):
  *   none     it sends none;
@@ -21,7 +22,8 @@ window.toxiguardAuth = (() => {
   const mode = String(config.mode || "none");
   const MODES = ["none", "local", "cognito"];
   const SESSION_KEY = "toxiguard.session"; // {accessToken, refreshToken, expiresAt (ms), user}
-  const PKCE_KEY = "toxiguard.pkce"; // {state, verifier}, from leaving for the hosted UI until coming back
+  // {state, verifier, returnTo}, from leaving for the hosted UI until coming back.
+  const PKCE_KEY = "toxiguard.pkce";
   // Renew this long before the token expires: for the request's own time and for a clock that runs a little slow.
   const RENEW_MARGIN_MS = 60 * 1000;
   const TOKEN_TIMEOUT_MS = 10 * 1000;
@@ -212,6 +214,15 @@ window.toxiguardAuth = (() => {
     const { clientId, redirectUri } = hostedUi();
     const form = { grant_type: "authorization_code", client_id: clientId, code: answer.get("code") };
     keep(await requestTokens({ ...form, redirect_uri: redirectUri, code_verifier: pending.verifier }));
+    returnToSignInPage(pending.returnTo, url);
+  }
+
+  /** The hosted UI sends everyone back to the one registered redirect URI (the checker, "/"): a sign-in started on
+   * another page (the review queue) goes on there, signed in. Only a path on this origin is followed. */
+  function returnToSignInPage(returnTo, here) {
+    const path = String(returnTo || "");
+    if (!path.startsWith("/") || path.startsWith("//") || path === `${here.pathname}${here.search}`) return;
+    window.location.replace(path);
   }
 
   let renewing = null;
@@ -250,12 +261,12 @@ window.toxiguardAuth = (() => {
     }
   }
 
-  // --- What app.js uses -------------------------------------------------------------------------------------------
+  // --- What the pages use --------------------------------------------------------------------------------------------
 
   return {
     SignInProblem,
     mode,
-    /** Whether POST /v1/moderate needs someone signed in. */
+    /** Whether the API's calls (other than health) need someone signed in. */
     required: mode !== "none",
 
     /** Take what the address brings (a handed-over token, the hosted UI's answer) and check the settings; a
@@ -293,7 +304,8 @@ window.toxiguardAuth = (() => {
       const verifier = randomText(32); // 43 characters (RFC 7636's least), 256 random bits
       const state = randomText(16);
       const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
-      if (!save(PKCE_KEY, { state, verifier })) {
+      const returnTo = `${window.location.pathname}${window.location.search}`;
+      if (!save(PKCE_KEY, { state, verifier, returnTo })) {
         throw new SignInProblem("This browser blocks signing in", "Allow this site to keep data for the session.");
       }
       const query = new URLSearchParams({

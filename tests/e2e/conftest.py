@@ -104,6 +104,16 @@ def moderate(page, action) -> dict:
     return reply.value.json()
 
 
+def display_name(label: str) -> str:
+    """A label as the pages name it: `identity_hate` -> `Identity hate`."""
+    return label.replace("_", " ").capitalize()
+
+
+def shown_score(score: float) -> str:
+    """A score as the pages write it."""
+    return "<0.01" if 0 < score < 0.005 else f"{score:.2f}"
+
+
 def comment_box(page, batch: bool = False):
     return page.get_by_label("Comments, one per line" if batch else "Comment", exact=True)
 

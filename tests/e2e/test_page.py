@@ -11,7 +11,17 @@ from playwright.sync_api import expect
 
 from toxiguard.config import LABELS
 
-from .conftest import PHONE, comment_box, deployed_csp, enforce_csp, moderate, open_page, tab_to
+from .conftest import (
+    PHONE,
+    comment_box,
+    deployed_csp,
+    display_name,
+    enforce_csp,
+    moderate,
+    open_page,
+    shown_score,
+    tab_to,
+)
 
 pytestmark = pytest.mark.slow  # the stack loads the shipped model in a server process
 
@@ -35,14 +45,6 @@ BAR_GEOMETRY = """() => [...document.querySelectorAll("#results .score-row")].ma
     tickHeight: tick.height,
   };
 })"""
-
-
-def display_name(label: str) -> str:
-    return label.replace("_", " ").capitalize()
-
-
-def shown_score(score: float) -> str:
-    return "<0.01" if 0 < score < 0.005 else f"{score:.2f}"
 
 
 def serve_config(page, **config) -> None:

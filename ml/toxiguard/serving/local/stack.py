@@ -38,6 +38,7 @@ MODEL_START_TIMEOUT_SECONDS = 180
 PAGE_TOKEN_USER = "developer"
 PAGE_TOKEN_TTL_SECONDS = 8 * 3600
 REVIEWS_DB_NAME = "reviews.sqlite3"
+REVIEW_PAGE = "review.html"  # the review queue, next to the page (frontend/)
 # Locally the queue fills unless REVIEWS_STORE_DEFAULT says otherwise (on AWS storing is off unless configured).
 LOCAL_STORE_DEFAULT = "true"
 FLAG_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -284,7 +285,8 @@ def auth_banner(auth: AuthSettings, gateway_url: str) -> str:
     return (
         "  auth      JWT (AUTH=jwt) from the local development issuer; API tokens: toxiguard token --scope moderate\n"
         f"  signed in {gateway_url}/#access_token={token}\n"
-        f"            (the page as {PAGE_TOKEN_USER!r}, scopes moderate and review, for {hours} h)"
+        f"            {gateway_url}/{REVIEW_PAGE}#access_token={token}\n"
+        f"            (the page and the review queue as {PAGE_TOKEN_USER!r}, scopes moderate and review, {hours} h)"
     )
 
 
@@ -302,6 +304,7 @@ def serve(settings: StackSettings) -> int:
         print(
             f"toxiguard is running (model {stack.model_version})\n"
             f"  web page  {stack.gateway_url}/\n"
+            f"  review    {stack.gateway_url}/{REVIEW_PAGE}  (the moderators' queue)\n"
             f"  API       {stack.gateway_url}/v1/moderate  (health: {stack.gateway_url}/v1/health)\n"
             f"  model     {stack.model_url}  (SageMaker-compatible: /ping, /invocations)\n"
             f"{auth_banner(settings.auth, stack.gateway_url)}\n"
