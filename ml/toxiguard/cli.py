@@ -228,16 +228,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(json.dumps(response, indent=2))
         return 0
     thresholds = response["thresholds"]
+    # An API deployed before the decision policy answers without actions and block thresholds.
+    blocks = response.get("block_thresholds") or {}
     print(f"model {response['model_version']}")
     for text, result in zip(texts, response["results"], strict=True):
         verdict = "FLAGGED: " + ", ".join(result["labels"]) if result["flagged"] else "not flagged"
+        if "action" in result:
+            verdict += f"  (action: {result['action']})"
         shown = text if len(text) <= 70 else text[:67] + "..."
         print(f"\n{shown!r}  ->  {verdict}")
         for name in LABELS:
             score = result["scores"][name]
             bar = "#" * round(score * 20)
             mark = " <" if name in result["labels"] else ""
-            print(f"  {name:<14} {score:6.3f} |{bar:<20}| threshold {thresholds[name]:.2f}{mark}")
+            block = "" if blocks.get(name) is None else f", block {blocks[name]:.2f}"
+            print(f"  {name:<14} {score:6.3f} |{bar:<20}| threshold {thresholds[name]:.2f}{block}{mark}")
     return 0
 
 
