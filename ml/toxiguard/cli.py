@@ -4,6 +4,7 @@
     toxiguard tune      search hyperparameters with keras-tuner, write the best to ml/configs/hparams.json
     toxiguard evaluate  validation report with the NB-SVM baseline, or a report on test.csv + test_labels.csv
     toxiguard package   export the evaluated run as artifacts/<version>/ (model.tar.gz + manifest.json)
+    toxiguard decision-policy  choose a packaged model's block thresholds and write them into its manifest
     toxiguard predict   score comments (in-process, or through a running API with --api) and print a table
     toxiguard score     score a CSV file in batches, streaming, into a CSV with scores and verdicts
     toxiguard serve     run the local stack: SageMaker-compatible model server + API gateway + web page
@@ -196,6 +197,22 @@ def _baseline_training_split(path: Path, manifest: dict):
     data = manifest["data"]
     _, train, _ = load_split(path, data["validation_fraction"], data["split_seed"], data["sha256"])
     return train
+
+
+def cmd_decision_policy(args: argparse.Namespace) -> int:
+    from toxiguard.training.evaluate import artifact_decision_policy
+
+    artifact = args.artifact or latest_artifact(DEFAULT_ARTIFACTS)
+    policy = artifact_decision_policy(artifact, args.data, args.test, args.test_labels)
+    shown = ("precision", "recall", "flagged_share")
+    at_threshold = {
+        label: {key: {name: entry[key][name] for name in shown} for key in policy["data"]}
+        for label, entry in policy["per_label"].items()
+    }
+    summary = {"artifact": str(artifact), "block_thresholds": policy["thresholds"], "at_block_threshold": at_threshold,
+               "actions": policy["actions"]}  # fmt: skip
+    print(json.dumps(summary, indent=2))
+    return 0
 
 
 def cmd_package(args: argparse.Namespace) -> int:
@@ -438,6 +455,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=DEFAULT_ARTIFACTS, help="artifacts root")
     p.set_defaults(func=cmd_package)
 
+    p = sub.add_parser("decision-policy", help="choose a packaged model's block thresholds; rewrite its manifest",
+                       description="Score a packaged model's validation split (cut from --data with the manifest's "
+                       "seed and fraction) and a labelled test file with its exported signature, choose each label's "
+                       "block threshold (the lowest at or above the review threshold where precision reaches "
+                       "0.95 and stays there, on both) and write block_thresholds, block_rule and metrics.block into "
+                       "its manifest.json and report.")  # fmt: skip
+    p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="the model's training file, to cut its validation split from "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--test", type=_existing_file,
+                   help="labelled test comments in the training file's format (e.g. test_dev.csv.gz), or Kaggle's "
+                   "test.csv with --test-labels; without it, validation alone")  # fmt: skip
+    p.add_argument("--test-labels", type=_existing_file, help="with --test: Kaggle's test_labels.csv")
+    p.set_defaults(func=cmd_decision_policy)
+
     p = sub.add_parser("predict", help="score comments with a packaged model")
     p.add_argument("text", nargs="*", help="comments to score (default: one per line from standard input)")
     scorer_options(p)
@@ -540,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands that load TensorFlow in this process (its thread pools must be set before it initialises).
-TENSORFLOW_COMMANDS = ("train", "tune", "evaluate", "package")
+TENSORFLOW_COMMANDS = ("train", "tune", "evaluate", "package", "decision-policy")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,10 +9,13 @@ INTENDED_USE = [
     "Scoring English comments on a community platform for six kinds of toxicity (the Jigsaw labels), so that"
     " moderators see the likely problems first: a triage aid with a human in the loop.",
     "Run by the platform itself (its own AWS account, or one machine), so comments never leave it.",
+    "Blocking a comment before a moderator sees it only where a label's score reaches its block threshold, chosen"
+    " for at least 95% precision on the validation split and the test file; everything else that is flagged waits"
+    " for review, and blocked comments go to the review queue too, where a moderator can overturn the block.",
 ]
 OUT_OF_SCOPE = [
-    "Removing or sanctioning content, or judging people, without human review: the failure rates below are far"
-    " from zero.",
+    "Removing content for good or sanctioning people without human review: even at the block thresholds about one"
+    " blocked comment in twenty may be wrong, and the failure rates below are far from zero.",
     "Languages other than English, and text that is not a conversational comment (names, search queries, code).",
     "Deciding what is legal, or hate speech in a legal sense; the labels are raters' judgements of Wikipedia"
     " talk-page comments from around 2017.",
@@ -69,6 +72,17 @@ def failure_modes(report: dict) -> list[str]:
             + ", ".join(f"{kind} {_percent(value)}" for kind, value in weakest)
             + " (the weakest kinds)."
         )
+    block = report.get("block")
+    if block:
+        never = [name for name, threshold in block["thresholds"].items() if threshold is None]
+        for key, counts in block["actions"].items():
+            if counts["block_precision"] is not None:
+                lines.append(
+                    f"Blocks {counts['block']} comments of {block['data'][key]}, of which"
+                    f" {_percent(1 - counts['block_precision'])} carry no label."
+                )
+        if never:
+            lines.append(f"No block threshold reaches the precision target for: {', '.join(never)} (review only).")
     test = report.get("test")
     if test:
         labels = test["models"][shipped]["labels"]
