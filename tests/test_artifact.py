@@ -82,6 +82,13 @@ def test_a_manifest_without_block_thresholds_still_loads_and_blocks_nothing():
     assert manifest_block_thresholds(manifest) == dict.fromkeys(LABELS)
 
 
+def test_the_shipped_manifest_has_a_block_threshold_or_null_per_label_above_its_review_threshold():
+    manifest = read_manifest(SHIPPED)
+    block = manifest_block_thresholds(manifest)
+    assert list(block) == list(LABELS) and "0.95" in manifest["block_rule"]
+    assert all(value is None or manifest["thresholds"][label] <= value <= 1 for label, value in block.items())
+
+
 def test_the_shipped_artifact_keeps_the_contract():
     files = read_artifact(SHIPPED)
     assert files.version == SHIPPED.name and files.manifest["labels"] == list(LABELS)
