@@ -139,6 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train(
         args.data, args.run_dir, hp, seed=args.seed, validation_fraction=args.validation_fraction,
         embeddings=args.embeddings, augment=not args.no_augment, suite_templates=args.suite_templates,
+        extra=args.extra,
     )  # fmt: skip
     return 0
 
@@ -419,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true",
                    help="train on the training split alone (no identity swaps, template sentences or obfuscated "
                    "copies)")  # fmt: skip
+    p.add_argument("--extra", type=_existing_file, action="append", default=[], metavar="FILE",
+                   help="more training rows in the training file's format, e.g. moderators' decisions from "
+                   "`toxiguard export-decisions`: merged into the training split only (never validation); a row "
+                   "whose id is already there replaces it, so the newer label wins; repeat for more files, later "
+                   "ones win")  # fmt: skip
     p.add_argument("--suite-templates", action="store_true",
                    help="also train on the functional suite's train-part templates (off: they taught sentence "
                    "shapes, see docs/model-quality.md)")  # fmt: skip

@@ -34,7 +34,7 @@ from toxiguard.artifact import REPORT_DIR, is_flagged, write_manifest
 from toxiguard.config import LABELS
 from toxiguard.training import decision_policy, fairness, functional
 from toxiguard.training.baseline import NBSVM
-from toxiguard.training.data import LabelledData, load_evaluation, load_labelled, load_split
+from toxiguard.training.data import LabelledData, add_extra_rows, load_evaluation, load_labelled, load_split
 
 log = logging.getLogger(__name__)
 
@@ -339,6 +339,15 @@ def _load_test(test_path: Path, test_labels: Path | None) -> LabelledData:
     return load_labelled(test_path) if test_labels is None else load_evaluation(test_path, test_labels)
 
 
+def _with_extra_rows(train: LabelledData, validation: LabelledData, recorded: list[dict]) -> LabelledData:
+    """The run's training rows with the extra files it was trained with, so the baseline learns from them too."""
+    merged, summaries = add_extra_rows(train, validation, [Path(extra["path"]) for extra in recorded])
+    for extra, summary in zip(recorded, summaries, strict=True):
+        if summary["sha256"] != extra["sha256"]:
+            raise ValueError(f"{extra['path']} is not the extra file the model was trained on (sha256 differs)")
+    return merged
+
+
 def _scored_validation(validation: LabelledData, scores: np.ndarray) -> decision_policy.Scored:
     return decision_policy.Scored(f"the validation split ({len(validation)} comments)", validation.labels, scores)
 
@@ -417,6 +426,7 @@ def evaluate_run(
     _, train_data, validation = load_split(
         data_path or record["data"]["path"], split["validation_fraction"], split["seed"], record["data"]["sha256"]
     )
+    train_data = _with_extra_rows(train_data, validation, record.get("extra", []))
     scorers, record = run_scorers(run_dir, train_data if with_baseline else None, previous)
 
     validation_scores = scorers.score(validation.texts)
@@ -430,6 +440,7 @@ def evaluate_run(
         "models": models,
         "thresholds": thresholds[SHIPPED_NAME],
         "training": record["training"],
+        "extra": record.get("extra", []),
         "augmentation": record.get("augmentation"),
         "hyperparameters": record["hyperparameters"],
     }

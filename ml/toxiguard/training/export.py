@@ -165,6 +165,8 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
             "split_seed": record["split"]["seed"],
             "validation_fraction": record["split"]["validation_fraction"],
             "positives": record["data"]["positives"],
+            # Training-format files merged into the training split (`train --extra`), without the machine's paths.
+            "extra": [{k: v for k, v in extra.items() if k != "path"} for extra in record.get("extra", [])],
             "augmentation": _augmentation_counts(record.get("augmentation")),
         },
         "composition": {

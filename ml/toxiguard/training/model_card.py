@@ -99,11 +99,21 @@ def failure_modes(report: dict) -> list[str]:
     return lines
 
 
+def extra_training_data(report: dict) -> list[str]:
+    """The extra training files the run merged in (`train --extra`), e.g. moderators' decisions."""
+    return [
+        f"Merged into the training rows from `{extra['file']}` (sha256 `{extra['sha256'][:12]}…`): {extra['added']}"
+        f" rows added and {extra['replaced'] + extra['duplicates']} replaced, of {extra['rows']}; labels there are"
+        " the file's (a moderator's decision, when exported with `toxiguard export-decisions`)."
+        for extra in report.get("extra", [])
+    ]
+
+
 def render_model_card(report: dict) -> str:
     sections = [
         ("Intended use", INTENDED_USE),
         ("Out of scope", OUT_OF_SCOPE),
-        ("Training data and its skews", TRAINING_DATA),
+        ("Training data and its skews", TRAINING_DATA + extra_training_data(report)),
         ("Measured failure modes", failure_modes(report)),
     ]
     lines = ["## Model card", ""]
