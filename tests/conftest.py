@@ -84,13 +84,16 @@ def shipped_artifact():
 
 
 @pytest.fixture(scope="session")
-def local_stack_factory(shipped_artifact):
+def local_stack_factory(shipped_artifact, tmp_path_factory):
     """`local_stack_factory(environment)`: the whole local system as `toxiguard serve` starts it with `environment`
-    (e.g. AUTH=jwt), serving the shipped model on free ports: a LocalStack to use with `with`."""
+    (e.g. AUTH=jwt), serving the shipped model on free ports: a LocalStack to use with `with`. Its data (the review
+    queue, the development issuer's keys) goes to a temporary TOXIGUARD_DATA_DIR unless `environment` names one, never
+    to the project's .toxiguard/."""
     from toxiguard.serving.local.stack import LocalStack, StackSettings
 
     def make(environment: dict[str, str] | None = None):
-        settings = StackSettings.from_env(environment or {})
+        data_dir = str(tmp_path_factory.mktemp("toxiguard-data"))
+        settings = StackSettings.from_env({"TOXIGUARD_DATA_DIR": data_dir, **(environment or {})})
         return LocalStack(shipped_artifact.directory, gateway_port=0, model_port=0, settings=settings)
 
     return make

@@ -14,10 +14,12 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from types import ModuleType
 from unittest import mock
+from urllib.parse import urlencode
 
 import pytest
 import yaml
@@ -26,6 +28,9 @@ from botocore.stub import Stubber
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+
+from toxiguard.serving.local.auth import route_key
+from toxiguard.serving.local.gateway import REVIEW_ROUTE_KEYS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_DIR = PROJECT_ROOT / "lambda"
@@ -50,9 +55,16 @@ HANDLER_ENVIRONMENT = {
     "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": "http://127.0.0.1:9",  # discard port: refused at once, nothing leaves
 }
 
+# The review function opens its store at import; the tests pass each call a store of their own.
+REVIEWS_ENVIRONMENT = {"REVIEWS_DB": str(Path(tempfile.mkdtemp(prefix="toxiguard-reviews-")) / "import.sqlite3")}
+
 sys.path.insert(0, str(LAMBDA_DIR))
 with mock.patch.dict(os.environ, HANDLER_ENVIRONMENT):
     handler = importlib.import_module("handler")
+with mock.patch.dict(os.environ, REVIEWS_ENVIRONMENT):
+    reviews = importlib.import_module("reviews")
+http_api = importlib.import_module("http_api")  # the modules the functions share, as they imported them
+review_store = importlib.import_module("review_store")
 
 
 def load_handler(environment: dict[str, str]) -> ModuleType:
@@ -69,15 +81,19 @@ def load_handler(environment: dict[str, str]) -> ModuleType:
 # --------------------------------------------------------------------------------------------------
 
 
-def http_api_event(method="POST", path="/v1/moderate", body=None, headers=None, stage="$default", base64_body=False):
-    """API Gateway HTTP API payload 2.0; `body` may be a dict (sent as JSON), str or bytes."""
+def http_api_event(
+    method="POST", path="/v1/moderate", body=None, headers=None, stage="$default", base64_body=False, query=None,
+    claims=None,
+):  # fmt: skip
+    """API Gateway HTTP API payload 2.0; `body` may be a dict (sent as JSON), str or bytes; `claims` are a token's,
+    as the JWT authorizer passes them."""
     text, is_base64 = _body(body, base64_body)
     raw_path = path if stage == "$default" else f"/{stage}{path}"
-    return {
+    event = {
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": raw_path,
-        "rawQueryString": "",
+        "rawQueryString": urlencode(query or {}),
         "headers": {name.lower(): value for name, value in _headers(headers, body).items()},
         "requestContext": {
             "accountId": "123456789012",
@@ -90,23 +106,36 @@ def http_api_event(method="POST", path="/v1/moderate", body=None, headers=None, 
         "body": text,
         "isBase64Encoded": is_base64,
     }
+    if query:
+        event["queryStringParameters"] = dict(query)
+    if claims:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    return event
 
 
-def rest_api_event(method="POST", path="/v1/moderate", body=None, headers=None, stage="prod", base64_body=False):
-    """API Gateway REST API proxy integration (payload 1.0): `path` is the resource path, headers keep their case."""
+def rest_api_event(
+    method="POST", path="/v1/moderate", body=None, headers=None, stage="prod", base64_body=False, query=None,
+    claims=None,
+):  # fmt: skip
+    """API Gateway REST API proxy integration (payload 1.0): `path` is the resource path, headers keep their case;
+    `claims` are a token's, as a Cognito user pool authorizer passes them."""
     text, is_base64 = _body(body, base64_body)
     headers = _headers(headers, body)
-    return {
+    event = {
         "resource": "/{proxy+}",
         "path": path,
         "httpMethod": method,
         "headers": headers or None,
         "multiValueHeaders": {name: [value] for name, value in headers.items()} or None,
-        "queryStringParameters": None,
+        "queryStringParameters": dict(query) if query else None,
+        "multiValueQueryStringParameters": {name: [value] for name, value in query.items()} if query else None,
         "requestContext": {"requestId": f"rest-{uuid.uuid4()}", "stage": stage, "path": f"/{stage}{path}"},
         "body": text,
         "isBase64Encoded": is_base64,
     }
+    if claims:
+        event["requestContext"]["authorizer"] = {"claims": claims}
+    return event
 
 
 def _body(body, as_base64: bool) -> tuple[str | None, bool]:
@@ -239,6 +268,8 @@ class ApiSpec:
         return ref
 
     def response_ref(self, method: str, path: str, status: int) -> str:
+        matched = http_api.match_route(path, self.document["paths"])
+        path = matched[0] if matched else path
         operations = self.document["paths"].get(path)
         fallback = "path" if operations is None else "method" if method.lower() not in operations else None
         if fallback:
@@ -281,13 +312,29 @@ def api_spec() -> ApiSpec:
     return ApiSpec()
 
 
-@pytest.fixture
-def call(api_spec, settings):
-    """Run an event through `handler.handle` with the stubbed module client; check the answer against the spec."""
+@pytest.fixture(scope="session")
+def review_settings():
+    """The review function's deployed configuration: CORS for the same origin."""
+    return http_api.HttpSettings.from_environment({"ALLOWED_ORIGINS": "https://app.example.org"}, "toxiguard-reviews")
 
-    def run(event: dict, settings=settings, client=None) -> dict:
-        response = handler.handle(event, LambdaContext(), settings, client or handler.SAGEMAKER)
-        request = handler.parse_event(event)
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty review store of the test's own (SQLite; tests/lambda/test_review_store.py holds DynamoDB's equal)."""
+    return review_store.SqliteReviewStore(tmp_path / "reviews.sqlite3")
+
+
+@pytest.fixture
+def call(api_spec, settings, review_settings):
+    """Run an event through the function API Gateway routes it to (the review function for the review routes, the
+    scoring function with the stubbed module client for the rest); check the answer against the spec."""
+
+    def run(event: dict, settings=settings, client=None, store=None) -> dict:
+        request = http_api.parse_event(event)
+        if route_key(request.method, request.path) in REVIEW_ROUTE_KEYS:
+            response = reviews.handle(event, LambdaContext(), review_settings, store)
+        else:
+            response = handler.handle(event, LambdaContext(), settings, client or handler.SAGEMAKER, store)
         api_spec.check(request.method, request.path, response)
         return response
 
@@ -312,7 +359,7 @@ class LogLines(logging.Handler):
 
     def __init__(self):
         super().__init__()
-        self.setFormatter(handler.JsonFormatter())
+        self.setFormatter(http_api.JsonFormatter())
         self.lines: list[dict] = []
         self.raw: list[str] = []
 

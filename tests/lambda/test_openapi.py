@@ -7,6 +7,7 @@ the scenarios cover nothing the spec leaves out. Adding a status, code, field or
 """
 
 import io
+import time
 
 import pytest
 import urllib3.exceptions
@@ -14,11 +15,12 @@ from botocore.response import StreamingBody
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from toxiguard.serving.local.auth import REVIEW_SCOPE, AuthError, Authorizer, AuthSettings
+from toxiguard.serving.local.auth import MODERATE_SCOPE, REVIEW_SCOPE, AuthError, Authorizer, AuthSettings
 from toxiguard.serving.local.gateway import authorizer_answer
 from toxiguard.serving.local.issuer import LocalIssuer
 
-from .conftest import SPEC_URI, error_code, handler, http_api_event, rest_api_event
+import http_api
+from .conftest import SPEC_URI, error_code, handler, http_api_event, rest_api_event, review_store
 
 TEXT = "You are a complete idiot and everyone here hates you."
 ORIGIN = "https://app.example.org"
@@ -54,7 +56,8 @@ def endpoint_answers(texts: list[str], raw: bytes | None = None):
     return lambda stub: stub.answers(texts, raw=raw)
 
 
-MODERATE, HEALTH = "/v1/moderate", "/v1/health"
+MODERATE, HEALTH, REVIEWS = "/v1/moderate", "/v1/health", "/v1/reviews"
+ITEM, DECISION = "/v1/reviews/{id}", "/v1/reviews/{id}/decision"
 # (method, path, status, error code) -> (event, how the endpoint behaves). Path "*" is any undocumented path.
 SCENARIOS = {
     ("POST", MODERATE, 200, None): (moderate, endpoint_answers([TEXT])),
@@ -86,12 +89,104 @@ SCENARIOS = {
 }
 
 
+class BrokenStore:
+    """A review store whose every call fails as a store does (`StoreError`), or unexpectedly (`crash`)."""
+
+    def __init__(self, crash: bool = False):
+        self.failure = RuntimeError("a bug in the store") if crash else review_store.StoreError("the disk is gone")
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise self.failure
+
+        return fail
+
+
+def seeded_store(store) -> dict[str, str]:
+    """Put one pending and one decided item in `store`; their ids by status."""
+    pending, decided = (
+        review_store.new_item(TEXT, ref=None, scores=dict.fromkeys(handler.DEFAULT_LABELS, 0.9), labels=["toxic"],
+                              thresholds={"review": dict.fromkeys(handler.DEFAULT_LABELS, 0.5),
+                                          "block": dict.fromkeys(handler.DEFAULT_LABELS)},
+                              action="review", model_version="test", now=time.time())
+        for _ in range(2)
+    )  # fmt: skip
+    store.put_items([pending, decided])
+    store.decide(decided["id"], "remove", decided_by="moderator", note=None, decided_at=pending["created_at"])
+    return {"pending": pending["id"], "decided": decided["id"]}
+
+
+def review_event(method: str, path: str, item: str = "pending", **options):
+    """An event for a review route; `{id}` in `path` becomes the id of the seeded item named `item` (or `item`
+    itself when it is no seeded item's name)."""
+    return lambda ids: http_api_event(method=method, path=path.replace("{id}", ids.get(item, item)), **options)
+
+
+UNKNOWN_ID = "0" * 32
+# (method, path, status, error code) -> (event for the seeded ids, the store: "seeded", "broken" or "crashing").
+REVIEW_SCENARIOS = {
+    ("GET", REVIEWS, 200, None): (review_event("GET", REVIEWS), "seeded"),
+    ("GET", REVIEWS, 400, "invalid_request"): (review_event("GET", REVIEWS, query={"status": "open"}), "seeded"),
+    ("GET", REVIEWS, 500, "internal_error"): (review_event("GET", REVIEWS), "crashing"),
+    ("GET", REVIEWS, 503, "review_store_unavailable"): (review_event("GET", REVIEWS), "broken"),
+    ("OPTIONS", REVIEWS, 204, None): (lambda ids: preflight(REVIEWS), "seeded"),
+    ("OPTIONS", REVIEWS, 403, "origin_not_allowed"): (lambda ids: preflight(REVIEWS, "https://evil.example"), "seeded"),
+    ("GET", ITEM, 200, None): (review_event("GET", ITEM), "seeded"),
+    ("GET", ITEM, 404, "review_not_found"): (review_event("GET", ITEM, UNKNOWN_ID), "seeded"),
+    ("GET", ITEM, 500, "internal_error"): (review_event("GET", ITEM), "crashing"),
+    ("GET", ITEM, 503, "review_store_unavailable"): (review_event("GET", ITEM), "broken"),
+    ("OPTIONS", ITEM, 204, None): (lambda ids: preflight(f"{REVIEWS}/{UNKNOWN_ID}"), "seeded"),
+    ("OPTIONS", ITEM, 403, "origin_not_allowed"): (lambda ids: preflight(f"{REVIEWS}/{UNKNOWN_ID}", "null"), "seeded"),
+    ("POST", DECISION, 200, None): (review_event("POST", DECISION, body={"decision": "approve"}), "seeded"),
+    ("POST", DECISION, 400, "invalid_json"): (review_event("POST", DECISION, body=b"{"), "seeded"),
+    ("POST", DECISION, 400, "invalid_request"): (review_event("POST", DECISION, body={"decision": "ban"}), "seeded"),
+    ("POST", DECISION, 404, "review_not_found"): (
+        review_event("POST", DECISION, UNKNOWN_ID, body={"decision": "remove"}),
+        "seeded",
+    ),
+    ("POST", DECISION, 409, "decision_conflict"): (
+        review_event("POST", DECISION, "decided", body={"decision": "approve"}),
+        "seeded",
+    ),
+    ("POST", DECISION, 413, "payload_too_large"): (review_event("POST", DECISION, body=b" " * 262_145), "seeded"),
+    ("POST", DECISION, 415, "unsupported_media_type"): (
+        review_event("POST", DECISION, body={"decision": "remove"}, headers={"Content-Type": "text/plain"}),
+        "seeded",
+    ),
+    ("POST", DECISION, 500, "internal_error"): (
+        review_event("POST", DECISION, body={"decision": "remove"}),
+        "crashing",
+    ),
+    ("POST", DECISION, 503, "review_store_unavailable"): (
+        review_event("POST", DECISION, body={"decision": "remove"}),
+        "broken",
+    ),
+    ("OPTIONS", DECISION, 204, None): (lambda ids: preflight(f"{REVIEWS}/{UNKNOWN_ID}/decision"), "seeded"),
+    ("OPTIONS", DECISION, 403, "origin_not_allowed"): (
+        lambda ids: preflight(f"{REVIEWS}/{UNKNOWN_ID}/decision", "null"),
+        "seeded",
+    ),
+}
+
+
 # Cases the authorizer answers before the function runs: (method, path, status, error code) -> the request's headers,
 # given the local development issuer.
 AUTHORIZER_SCENARIOS = {
     ("POST", MODERATE, 401, "unauthorized"): lambda issuer: {},
     ("POST", MODERATE, 403, "insufficient_scope"): lambda issuer: {
         "Authorization": f"Bearer {issuer.mint_token([REVIEW_SCOPE])}"
+    },
+    **{
+        (method, path, status, code): headers
+        for method, path in (("GET", REVIEWS), ("GET", ITEM), ("POST", DECISION))
+        for status, code, headers in (
+            (401, "unauthorized", lambda issuer: {}),
+            (
+                403,
+                "insufficient_scope",
+                lambda issuer: {"Authorization": f"Bearer {issuer.mint_token([MODERATE_SCOPE])}"},
+            ),
+        )
     },
 }
 
@@ -116,7 +211,9 @@ def documented_codes(spec, response_ref: str) -> tuple[list[str], bool]:
     if not content:
         return [], False
     schema = content["application/json"]["schema"]
-    envelope = {"$ref": "#/components/schemas/Error"} in schema.get("allOf", [])
+    envelope = {"$ref": "#/components/schemas/Error"} in schema.get("allOf", []) or "error" in schema.get(
+        "properties", {}
+    )
     return code_enum(spec.pointer(schema["$ref"]) if "$ref" in schema else schema), envelope
 
 
@@ -148,7 +245,7 @@ def test_the_spec_is_valid_openapi_3_1(api_spec):
 
 def test_the_spec_documents_exactly_the_handlers_routes(api_spec):
     documented = {path: set(operations) for path, operations in api_spec.document["paths"].items()}
-    assert documented == {path: {method.lower(), "options"} for path, method in handler.ROUTES.items()}
+    assert documented == {path: {method.lower(), "options"} for path, method in http_api.API_ROUTES.items()}
 
 
 def test_the_spec_documents_exactly_the_handlers_error_codes_and_statuses(api_spec):
@@ -159,14 +256,19 @@ def test_the_spec_documents_exactly_the_handlers_error_codes_and_statuses(api_sp
             error_status.update(dict.fromkeys(codes, status))
         else:
             health_codes.update(codes)
-    assert error_status == handler.ERROR_STATUS
-    # Health reports every endpoint failure (429 and 5xx other than the handler's own 500) as unavailable.
-    endpoint_codes = {code for code, status in handler.ERROR_STATUS.items() if status == 429 or status > 500}
+    assert error_status == http_api.ERROR_STATUS
+    # Health reports every endpoint failure (429 and 5xx other than the handler's own 500 and the review store's
+    # 503, which only the review routes answer) as unavailable.
+    endpoint_codes = {
+        code
+        for code, status in http_api.ERROR_STATUS.items()
+        if (status == 429 or status > 500) and code != "review_store_unavailable"
+    }
     assert health_codes == endpoint_codes
 
 
 def test_every_documented_case_has_a_scenario_and_no_scenario_is_undocumented(api_spec):
-    assert documented_cases(api_spec) == set(SCENARIOS) | set(AUTHORIZER_SCENARIOS)
+    assert documented_cases(api_spec) == set(SCENARIOS) | set(REVIEW_SCENARIOS) | set(AUTHORIZER_SCENARIOS)
 
 
 @pytest.mark.parametrize("case", list(SCENARIOS), ids=lambda case: "-".join(str(part) for part in case))
@@ -176,10 +278,26 @@ def test_the_handler_produces_each_documented_case(call, sagemaker, case):
     if endpoint is not None:
         endpoint(sagemaker)
     event = make_event()
-    request = handler.parse_event(event)
+    request = http_api.parse_event(event)
     assert request.method == method and (path == "*" or request.path == path)
 
     response = call(event)  # checks status, headers and body against the spec
+
+    assert response["statusCode"] == status
+    if code is not None:
+        assert error_code(response) == code
+
+
+@pytest.mark.parametrize("case", list(REVIEW_SCENARIOS), ids=lambda case: "-".join(str(part) for part in case))
+def test_the_review_function_produces_each_documented_case(call, store, case):
+    method, path, status, code = case
+    make_event, store_kind = REVIEW_SCENARIOS[case]
+    event = make_event(seeded_store(store))
+    request = http_api.parse_event(event)
+    assert request.method == method and http_api.match_route(request.path)[0] == path
+    stores = {"seeded": store, "broken": BrokenStore(), "crashing": BrokenStore(crash=True)}
+
+    response = call(event, store=stores[store_kind])  # checks status, headers and body against the spec
 
     assert response["statusCode"] == status
     if code is not None:
@@ -229,10 +347,13 @@ def test_the_spec_examples_match_their_schemas(api_spec):
     assert checked >= 5
 
 
-def test_the_spec_request_examples_are_accepted(api_spec, call, sagemaker):
+def test_the_spec_request_examples_are_accepted(api_spec, call, sagemaker, store):
     media = api_spec.document["paths"]["/v1/moderate"]["post"]["requestBody"]["content"]["application/json"]
     for example in media["examples"].values():
         request = example["value"]
         texts = request.get("texts", [request.get("text")])
         sagemaker.answers(texts)
-        assert call(moderate(request))["statusCode"] == 200
+        assert call(moderate(request), store=store)["statusCode"] == 200
+    decision = api_spec.document["paths"][DECISION]["post"]["requestBody"]["content"]["application/json"]["example"]
+    path = DECISION.replace("{id}", seeded_store(store)["pending"])
+    assert call(http_api_event(path=path, body=decision), store=store)["statusCode"] == 200

@@ -12,11 +12,10 @@ import dataclasses
 import email.utils
 import functools
 import gzip
-import importlib.util
+import importlib
 import io
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -33,6 +31,7 @@ from toxiguard import cli
 from toxiguard.config import LABELS
 from toxiguard.serving import batch, client
 from toxiguard.serving.client import ApiError, ApiScorer, LocalScorer, RetryPolicy
+from toxiguard.serving.local.gateway import load_handler
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRIENDLY = "Thanks for fixing the references, the article reads much better now."
@@ -47,13 +46,9 @@ def scorer(shipped_artifact):
 @pytest.fixture(scope="module")
 def handler(handler_environment):
     """lambda/handler.py imported as a fresh module (it reads its environment at import, as a cold start does)."""
-    spec = importlib.util.spec_from_file_location("toxiguard_api_handler", PROJECT_ROOT / "lambda" / "handler.py")
-    module = importlib.util.module_from_spec(spec)
     api_logger = logging.getLogger("toxiguard.api")
     saved = api_logger.handlers[:], api_logger.level
-    with mock.patch.dict(os.environ, handler_environment):
-        spec.loader.exec_module(module)
-    yield module
+    yield load_handler(handler_environment)
     api_logger.handlers[:], api_logger.level = saved  # the import configured the logger the handler tests share
 
 
@@ -482,5 +477,10 @@ def test_the_api_and_score_treat_nul_alike(tmp_path, handler, serve_api, text):
 
 def test_the_clients_limits_are_the_handlers(handler):
     limits = (client.API_MAX_TEXTS, client.API_MAX_TEXT_CHARS, client.API_MAX_BODY_BYTES)
-    assert limits == (handler.DEFAULT_MAX_TEXTS, handler.DEFAULT_MAX_TEXT_CHARS, handler.DEFAULT_MAX_BODY_BYTES)
+    api_limits = (
+        handler.DEFAULT_MAX_TEXTS,
+        handler.DEFAULT_MAX_TEXT_CHARS,
+        importlib.import_module("http_api").DEFAULT_MAX_BODY_BYTES,
+    )
+    assert limits == api_limits
     assert limits == (handler.SETTINGS.max_texts, handler.SETTINGS.max_text_chars, handler.SETTINGS.max_body_bytes)

@@ -37,6 +37,30 @@ def test_moderate_returns_the_models_scores_and_the_manifests_thresholds(local_s
     assert "insult" in body["results"][1]["labels"]
 
 
+def test_scored_comments_fill_the_review_queue_and_moderators_decide_them(local_stack):
+    """The two functions side by side, as on AWS: the scoring function queues what needs a human (storing is on by
+    default locally), the review function lists it and takes one decision per item."""
+    api = local_stack.gateway_url
+    ref = f"stack-{os.getpid()}"
+    reply = requests.post(f"{api}/v1/moderate", json={"texts": [FRIENDLY, RUDE], "refs": [None, ref]}, timeout=30)
+    body = reply.json()
+    assert reply.status_code == 200 and body["stored"] is True
+    friendly, rude = body["results"]
+    assert friendly["action"] == "allow" and "review_id" not in friendly
+    assert rude["action"] in ("review", "block") and rude["ref"] == ref
+
+    queue = requests.get(f"{api}/v1/reviews", params={"limit": 100}, timeout=30).json()
+    (item,) = [item for item in queue["items"] if item["ref"] == ref]
+    assert (item["id"], item["text"], item["status"]) == (rude["review_id"], RUDE, "pending")
+    assert item["thresholds"] == {"review": body["thresholds"], "block": body["block_thresholds"]}
+
+    decision = f"{api}/v1/reviews/{item['id']}/decision"
+    decided = requests.post(decision, json={"decision": "remove", "note": "insult"}, timeout=30)
+    assert decided.status_code == 200 and decided.json()["status"] == "removed"
+    again = requests.post(decision, json={"decision": "approve"}, timeout=30)
+    assert again.status_code == 409 and again.json()["review"]["note"] == "insult"
+
+
 def test_health_reports_the_model_version_and_a_live_endpoint(local_stack):
     reply = requests.get(f"{local_stack.gateway_url}/v1/health", timeout=30)
     assert reply.status_code == 200
@@ -99,7 +123,9 @@ def test_the_handler_gets_the_manifests_block_thresholds_with_the_env_overrides_
     assert json.loads(environment["MODEL_BLOCK_THRESHOLDS"]) == manifest["block_thresholds"]
 
     overrides = StackSettings.from_env({"MODEL_BLOCK_THRESHOLDS": '{"toxic": null, "threat": 0.99}'})
-    environment = handler_environment(manifest, "http://127.0.0.1:9", "toxiguard", overrides.block_threshold_overrides)
+    environment = handler_environment(
+        manifest, "http://127.0.0.1:9", "toxiguard", block_threshold_overrides=overrides.block_threshold_overrides
+    )
     expected = {**manifest["block_thresholds"], "toxic": None, "threat": 0.99}
     assert json.loads(environment["MODEL_BLOCK_THRESHOLDS"]) == expected
 

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,8 +50,17 @@ SCOPES = (MODERATE_SCOPE, REVIEW_SCOPE)
 ROUTE_SCOPES: dict[str, tuple[str, ...]] = {
     "POST /v1/moderate": (MODERATE_SCOPE,),
     "GET /v1/health": (),
+    "GET /v1/reviews": (REVIEW_SCOPE,),
+    "GET /v1/reviews/{id}": (REVIEW_SCOPE,),
+    "POST /v1/reviews/{id}/decision": (REVIEW_SCOPE,),
     "OPTIONS /{proxy+}": (),
     "$default": SCOPES,
+}
+# The routes with a method and path as regular expressions; a path parameter (`{id}`) matches one non-empty segment.
+ROUTE_PATTERNS = {
+    key: re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(key)))
+    for key in ROUTE_SCOPES
+    if key != "$default" and not key.startswith("OPTIONS ")
 }
 # What the page asks Cognito's hosted UI for (config.js): an OpenID sign-in and both API scopes.
 PAGE_SCOPES = ("openid", *SCOPES)
@@ -195,11 +205,17 @@ class SigningKeys(Protocol):
     def get_signing_key(self, kid: str) -> jwt.PyJWK: ...
 
 
+def route_key(method: str, path: str) -> str:
+    """The key of the route API Gateway matches for this request: a route of ROUTE_SCOPES (`{id}` matching one path
+    segment), `OPTIONS /{proxy+}` for any preflight, else `$default`."""
+    if method == "OPTIONS":
+        return "OPTIONS /{proxy+}"
+    return next((key for key, pattern in ROUTE_PATTERNS.items() if pattern.fullmatch(f"{method} {path}")), "$default")
+
+
 def route_scopes(method: str, path: str) -> tuple[str, ...]:
     """The scopes the route API Gateway would match for this request demands (empty: a public route)."""
-    if method == "OPTIONS":
-        return ROUTE_SCOPES["OPTIONS /{proxy+}"]
-    return ROUTE_SCOPES.get(f"{method} {path}", ROUTE_SCOPES["$default"])
+    return ROUTE_SCOPES[route_key(method, path)]
 
 
 class Authorizer:

@@ -1,10 +1,11 @@
-"""Local stand-in for API Gateway: serves `frontend/` and hands `/v1/*` to the unchanged Lambda handler.
+"""Local stand-in for API Gateway: serves `frontend/` and hands `/v1/*` to the unchanged Lambda functions.
 
 Each API request becomes an API Gateway HTTP API event (payload format 2.0; a REST API's 1.0 with
 API_PAYLOAD_FORMAT=1.0) and the handler's response is written back as API Gateway would: status, headers, body
-(base64-decoded when the handler says so). The handler module is loaded from `lambda/handler.py` under a private
-name, with the environment this gateway was given, so the code that runs here is byte for byte the code deployed to
-Lambda.
+(base64-decoded when the handler says so). Requests go where API Gateway's routes send them: the review routes to
+the review function (`lambda/reviews.py`, REVIEW_ROUTE_KEYS), everything else to the scoring function
+(`lambda/handler.py`). Both are loaded under private names, with the environment this gateway was given, so the code
+that runs here is byte for byte the code deployed to Lambda.
 
 Only the gateway's own concerns live here: static files, the generated `config.js`, API Gateway's 10 MB payload
 limit, the JWT authorizer with AUTH=jwt (`toxiguard.serving.local.auth`: refused requests never reach the handler,
@@ -20,6 +21,7 @@ import json
 import logging
 import mimetypes
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -30,12 +32,15 @@ from types import ModuleType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from toxiguard.config import PROJECT_ROOT
-from toxiguard.serving.local.auth import AuthError, Authorizer, AuthSettings
+from toxiguard.serving.local.auth import AuthError, Authorizer, AuthSettings, route_key
 from toxiguard.serving.local.http import HttpError, HttpServer, Request, Response, method_not_allowed
 
 log = logging.getLogger("toxiguard.serving.local.gateway")
 
 HANDLER_FILE = PROJECT_ROOT / "lambda" / "handler.py"
+REVIEWS_FILE = PROJECT_ROOT / "lambda" / "reviews.py"
+# The API Gateway routes integrated with the review function (terraform/modules/api; a structure test compares them).
+REVIEW_ROUTE_KEYS = frozenset({"GET /v1/reviews", "GET /v1/reviews/{id}", "POST /v1/reviews/{id}/decision"})
 FRONTEND_DIR = PROJECT_ROOT / "frontend"
 API_PREFIX = "/v1/"
 # API Gateway HTTP APIs refuse larger payloads before the function runs.
@@ -67,7 +72,13 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def load_handler(environment: Mapping[str, str], handler_file: Path = HANDLER_FILE) -> ModuleType:
-    """Import the Lambda handler as a fresh module that reads `environment` at import, as a cold start does."""
+    """Import a Lambda function's module as a fresh module that reads `environment` at import, as a cold start does.
+
+    Its directory goes on the import path, as Lambda's task root is: the functions import their shared modules
+    (`http_api`, `review_store`) by plain name.
+    """
+    if str(handler_file.parent) not in sys.path:
+        sys.path.append(str(handler_file.parent))
     name = f"toxiguard_lambda_{uuid.uuid4().hex[:8]}"
     spec = importlib.util.spec_from_file_location(name, handler_file)
     module = importlib.util.module_from_spec(spec)
@@ -203,17 +214,19 @@ def config_script(api_url: str, auth: Mapping) -> bytes:
     return f"window.TOXIGUARD_CONFIG = {json.dumps(config)};\n".encode()
 
 
-def authorizer_answer(handler: ModuleType, event: Mapping, error: AuthError) -> dict:
-    """The Lambda proxy result for a request the authorizer refused, shaped by the handler's own error contract.
+def authorizer_answer(function: ModuleType, event: Mapping, error: AuthError) -> dict:
+    """The Lambda proxy result for a request the authorizer refused, shaped by the functions' own error contract.
 
-    On AWS, API Gateway answers these before the function runs. Here they take the handler's shape, so that a client
-    or a page reads them like any other error: the handler's ApiError gives the status (from its ERROR_STATUS) and
-    the body, and its `proxy_result` the headers every answer carries, CORS for an allowed origin included.
+    On AWS, API Gateway answers these before a function runs. Here they take the functions' shape, so that a client
+    or a page reads them like any other error: `http_api`'s ApiError gives the status (from its ERROR_STATUS) and
+    the body, and its `proxy_result` the headers every answer carries, CORS for an origin `function` allows included.
     """
-    api_error = handler.ApiError(error.code, error.message, error.headers)
-    response = handler.Response(api_error.status, {"error": api_error.body()}, api_error.headers)
-    origin = handler.parse_event(event).headers.get("origin")
-    return handler.proxy_result(response, event["requestContext"]["requestId"], origin, handler.SETTINGS)
+    http_api = importlib.import_module("http_api")  # the module the functions imported (load_handler's path)
+    api_error = http_api.ApiError(error.code, error.message, error.headers)
+    response = http_api.Response(api_error.status, {"error": api_error.body()}, api_error.headers)
+    origin = http_api.parse_event(event).headers.get("origin")
+    request_id = event["requestContext"]["requestId"]
+    return http_api.proxy_result(response, request_id, origin, function.SETTINGS.allowed_origins)
 
 
 class Gateway:
@@ -227,6 +240,7 @@ class Gateway:
         frontend_dir: Path = FRONTEND_DIR,
         api_url: str = "",
         handler_file: Path = HANDLER_FILE,
+        reviews_file: Path | None = None,
         port_setting: str = "GATEWAY_PORT=<port>",
         auth: AuthSettings | None = None,
         payload_format: str = "2.0",
@@ -236,6 +250,8 @@ class Gateway:
             raise ValueError(f"payload format {payload_format!r}: use one of {', '.join(EVENT_FORMATS)}")
         self.build_event, self.authorizer_context = EVENT_FORMATS[payload_format]
         self.handler = load_handler(handler_environment, handler_file)
+        # Without a review function (no review store, or a test's echo handler) every route goes to the one handler.
+        self.reviews = load_handler(handler_environment, reviews_file) if reviews_file else self.handler
         self.frontend_root = frontend_dir.resolve()
         self.authorizer = Authorizer(auth) if auth.enabled else None
         self._http = HttpServer(self.handle, host, port, name="toxiguard-gateway", threads=HTTP_THREADS,
@@ -255,7 +271,7 @@ class Gateway:
         self._http.close()
 
     def handle(self, request: Request) -> Response:
-        """One request: `/v1/*` to the Lambda handler, other GET/HEAD requests to the page; one access-log line."""
+        """One request: `/v1/*` to a Lambda function, other GET/HEAD requests to the page; one access-log line."""
         started = time.perf_counter()
         path = request.path
         try:
@@ -278,14 +294,15 @@ class Gateway:
     def _invoke_lambda(self, request: Request) -> Response:
         event = self.build_event(request.method, request.target, request.headers.items(), request.body,
                                  request.client_address)  # fmt: skip
-        result = self._refusal(request, event) or self.handler.lambda_handler(event, LambdaContext())
+        function = self.reviews if route_key(request.method, request.path) in REVIEW_ROUTE_KEYS else self.handler
+        result = self._refusal(request, event, function) or function.lambda_handler(event, LambdaContext())
         payload = result.get("body") or ""
         content = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
         headers = dict(result.get("headers") or {})
         content_type = next((headers.pop(name) for name in list(headers) if name.lower() == "content-type"), None)
         return Response(result["statusCode"], content, content_type, headers)
 
-    def _refusal(self, request: Request, event: dict) -> dict | None:
+    def _refusal(self, request: Request, event: dict, function: ModuleType) -> dict | None:
         """The authorizer's answer when it refuses the request; None when the request may reach the handler, its
         token's claims added to `event` as API Gateway adds them."""
         if self.authorizer is None:
@@ -293,7 +310,7 @@ class Gateway:
         try:
             jwt_context = self.authorizer.authorize(request.method, request.path, request.headers)
         except AuthError as error:
-            return authorizer_answer(self.handler, event, error)
+            return authorizer_answer(function, event, error)
         if jwt_context is not None:
             event["requestContext"]["authorizer"] = self.authorizer_context(jwt_context)
         return None

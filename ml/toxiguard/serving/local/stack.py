@@ -5,9 +5,9 @@ TensorFlow, and the handler reaches the model only through boto3's SigV4-signed 
 by `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`. The handler gets the deployed configuration (model version, label order,
 review and block thresholds) from the artifact's manifest, as Terraform gives it to the Lambda function, with
 `MODEL_BLOCK_THRESHOLDS` from `.env` merged over the manifest's block thresholds as Terraform merges an
-environment's override. With AUTH=jwt the gateway
-checks tokens as API Gateway's JWT authorizer does (`toxiguard.serving.local.auth`); without it, the stack refuses to
-listen where other machines can reach it unless told to (`check_exposure`).
+environment's override. With AUTH=jwt the gateway checks tokens as API Gateway's JWT authorizer does
+(`toxiguard.serving.local.auth`); without it, the stack refuses to listen where other machines can reach it unless
+told to (`check_exposure`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ import urllib.request
 from pathlib import Path
 
 from toxiguard.artifact import block_thresholds_problem, latest_artifact, manifest_block_thresholds, read_manifest
+from toxiguard.config import DEFAULT_DATA_DIR
 from toxiguard.serving.local.auth import SCOPES, AuthSettings
-from toxiguard.serving.local.gateway import EVENT_FORMATS, Gateway
+from toxiguard.serving.local.gateway import EVENT_FORMATS, REVIEWS_FILE, Gateway
 from toxiguard.serving.local.http import BindError, check_port_free, parse_port
 from toxiguard.serving.local.issuer import LocalIssuer
 
@@ -38,6 +39,9 @@ MODEL_START_TIMEOUT_SECONDS = 180
 # The development token the start-up banner hands the page (in its URL fragment) with the local issuer.
 PAGE_TOKEN_USER = "developer"
 PAGE_TOKEN_TTL_SECONDS = 8 * 3600
+REVIEWS_DB_NAME = "reviews.sqlite3"
+# Locally the queue fills unless REVIEWS_STORE_DEFAULT says otherwise (on AWS storing is off unless configured).
+LOCAL_STORE_DEFAULT = "true"
 FLAG_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -59,6 +63,7 @@ class StackSettings:
     auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
     allow_open: bool = False  # serve without tokens on an address other machines can reach
     payload_format: str = "2.0"  # the event the handler gets: HTTP API (2.0) or REST API (1.0)
+    reviews_db: Path = DEFAULT_DATA_DIR / REVIEWS_DB_NAME  # the review queue's SQLite file (REVIEWS_DB)
     # MODEL_BLOCK_THRESHOLDS: label -> block threshold or None, merged over the manifest's; empty = the manifest's.
     block_threshold_overrides: dict = dataclasses.field(default_factory=dict)
 
@@ -78,6 +83,7 @@ class StackSettings:
             auth=AuthSettings.from_env(env),
             allow_open=_flag(env, "AUTH_ALLOW_OPEN"),
             payload_format=_payload_format(env),
+            reviews_db=_reviews_db(env),
             block_threshold_overrides=_block_threshold_overrides(env),
         )
 
@@ -87,6 +93,13 @@ def _port(env, name: str, default: int) -> int:
         return parse_port(env.get(name, str(default)))
     except argparse.ArgumentTypeError as exc:
         raise StackError(f"{name}={exc}") from None
+
+
+def _reviews_db(env) -> Path:
+    """REVIEWS_DB, else reviews.sqlite3 in the data directory (TOXIGUARD_DATA_DIR, else .toxiguard/)."""
+    if env.get("REVIEWS_DB", "").strip():
+        return Path(env["REVIEWS_DB"].strip())
+    return Path(env.get("TOXIGUARD_DATA_DIR", "").strip() or DEFAULT_DATA_DIR) / REVIEWS_DB_NAME
 
 
 def _payload_format(env) -> str:
@@ -146,10 +159,16 @@ def check_exposure(settings: StackSettings) -> None:
 
 
 def handler_environment(
-    manifest: dict, model_url: str, endpoint_name: str, block_threshold_overrides: dict | None = None
+    manifest: dict,
+    model_url: str,
+    endpoint_name: str,
+    reviews_db: Path | None = None,
+    block_threshold_overrides: dict | None = None,
 ) -> dict[str, str]:
-    """What the Lambda function's configuration holds on AWS, with the runtime endpoint pointed at `model_url`."""
-    return {
+    """What the Lambda functions' configuration holds on AWS, with the runtime endpoint pointed at `model_url`, the
+    block thresholds merged as `block_thresholds_setting` says and, given `reviews_db`, the review store at that
+    SQLite file instead of a DynamoDB table."""
+    environment = {
         "SAGEMAKER_ENDPOINT_NAME": endpoint_name,
         "MODEL_VERSION": manifest["version"],
         "MODEL_LABELS": ",".join(manifest["labels"]),
@@ -161,6 +180,10 @@ def handler_environment(
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
     }
+    if reviews_db is not None:
+        store_default = os.environ.get("REVIEWS_STORE_DEFAULT", "").strip() or LOCAL_STORE_DEFAULT
+        environment.update(REVIEWS_DB=str(reviews_db), REVIEWS_STORE_DEFAULT=store_default)
+    return environment
 
 
 def ensure_port_free(host: str, port: int, variable: str) -> None:
@@ -211,10 +234,15 @@ class LocalStack:
         try:
             self.model_url = self._start_model_server()
             environment = handler_environment(
-                self.manifest, self.model_url, s.endpoint_name, s.block_threshold_overrides
+                self.manifest, self.model_url, s.endpoint_name, s.reviews_db, s.block_threshold_overrides
             )
             self._gateway = Gateway(
-                environment, s.gateway_host, s.gateway_port, auth=s.auth, payload_format=s.payload_format
+                environment,
+                s.gateway_host,
+                s.gateway_port,
+                reviews_file=REVIEWS_FILE,
+                auth=s.auth,
+                payload_format=s.payload_format,
             ).start()
         except BaseException:
             self.close()
