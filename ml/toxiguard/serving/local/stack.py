@@ -28,9 +28,10 @@ import urllib.request
 from pathlib import Path
 
 from toxiguard.artifact import block_thresholds_problem, latest_artifact, manifest_block_thresholds, read_manifest
-from toxiguard.config import DEFAULT_DATA_DIR
+from toxiguard.config import DEFAULT_DATA_DIR, REVIEWS_DB_NAME, reviews_db_path
+from toxiguard.lambda_functions import REVIEWS_FILE
 from toxiguard.serving.local.auth import SCOPES, AuthSettings
-from toxiguard.serving.local.gateway import EVENT_FORMATS, REVIEWS_FILE, Gateway
+from toxiguard.serving.local.gateway import EVENT_FORMATS, Gateway
 from toxiguard.serving.local.http import BindError, check_port_free, parse_port
 from toxiguard.serving.local.issuer import LocalIssuer
 
@@ -39,7 +40,6 @@ MODEL_START_TIMEOUT_SECONDS = 180
 # The development token the start-up banner hands the page (in its URL fragment) with the local issuer.
 PAGE_TOKEN_USER = "developer"
 PAGE_TOKEN_TTL_SECONDS = 8 * 3600
-REVIEWS_DB_NAME = "reviews.sqlite3"
 # Locally the queue fills unless REVIEWS_STORE_DEFAULT says otherwise (on AWS storing is off unless configured).
 LOCAL_STORE_DEFAULT = "true"
 FLAG_VALUES = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -83,7 +83,7 @@ class StackSettings:
             auth=AuthSettings.from_env(env),
             allow_open=_flag(env, "AUTH_ALLOW_OPEN"),
             payload_format=_payload_format(env),
-            reviews_db=_reviews_db(env),
+            reviews_db=reviews_db_path(env),
             block_threshold_overrides=_block_threshold_overrides(env),
         )
 
@@ -93,13 +93,6 @@ def _port(env, name: str, default: int) -> int:
         return parse_port(env.get(name, str(default)))
     except argparse.ArgumentTypeError as exc:
         raise StackError(f"{name}={exc}") from None
-
-
-def _reviews_db(env) -> Path:
-    """REVIEWS_DB, else reviews.sqlite3 in the data directory (TOXIGUARD_DATA_DIR, else .toxiguard/)."""
-    if env.get("REVIEWS_DB", "").strip():
-        return Path(env["REVIEWS_DB"].strip())
-    return Path(env.get("TOXIGUARD_DATA_DIR", "").strip() or DEFAULT_DATA_DIR) / REVIEWS_DB_NAME
 
 
 def _payload_format(env) -> str:
