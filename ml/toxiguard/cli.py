@@ -11,6 +11,7 @@
     toxiguard token     print an access token from the local development issuer (for AUTH=jwt)
     toxiguard publish   upload an artifact to S3 behind a quality gate; print the values Terraform deploys
     toxiguard train-cloud  train (or tune) on SageMaker; with --wait, unpack the artifact into artifacts/
+    toxiguard export-decisions  write moderators' decisions from the review queue as training rows (train --extra)
 
 Exit codes: 0 success, 1 a missing/conflicting file, an unusable run, a failed export check, an API that failed or
 could not be reached (after retries), or a failed AWS call (no credentials, no such bucket, access denied, another
@@ -50,6 +51,7 @@ from toxiguard.config import (
     VALIDATION_FRACTION,
     HParams,
     configure_threads,
+    reviews_db_path,
 )
 from toxiguard.errors import DataError
 
@@ -380,6 +382,14 @@ def cmd_train_cloud(args: argparse.Namespace) -> int:
     return _aws_command(args, run)
 
 
+def cmd_export_decisions(args: argparse.Namespace) -> int:
+    from toxiguard.training.decisions import export_decisions, open_review_store
+
+    store_module, store = open_review_store(args.db or reviews_db_path(os.environ), args.table)
+    print(json.dumps(export_decisions(store_module, store, args.out, overwrite=args.force)))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------------
@@ -575,6 +585,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-seconds", type=float, default=30.0, help="--wait: seconds between status checks")
     p.add_argument("--out", type=Path, default=DEFAULT_ARTIFACTS, help="artifacts root for --wait")
     p.set_defaults(func=cmd_train_cloud)
+
+    p = sub.add_parser("export-decisions", help="write moderators' decisions as training rows for train --extra",
+                       description="Read the decided items of the review queue and write them in the training "
+                       "file's format: a removed comment with 1 for the labels it was queued for, an approved one "
+                       "with 0 for every label; pending items are skipped. Ids are review-<item id>. Prints the "
+                       "counts as JSON.")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="the CSV to write (kept if it exists, unless --force)")
+    store = p.add_mutually_exclusive_group()
+    store.add_argument("--db", type=Path,
+                       help="the local review queue's SQLite file (default: REVIEWS_DB, else "
+                       "TOXIGUARD_DATA_DIR/reviews.sqlite3)")  # fmt: skip
+    store.add_argument("--table", metavar="NAME",
+                       help="the DynamoDB review table on AWS instead (AWS credentials and region from the "
+                       "environment)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=cmd_export_decisions)
     return parser
 
 
