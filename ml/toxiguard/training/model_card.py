@@ -11,7 +11,7 @@ INTENDED_USE = [
     "Run by the platform itself (its own AWS account, or one machine), so comments never leave it.",
     "Blocking a comment before a moderator sees it only where a label's score reaches its block threshold, chosen"
     " for at least 95% precision on the validation split and the test file; everything else that is flagged waits"
-    " for review, and blocked comments go to the review queue too, where a moderator can overturn the block.",
+    " for review, and with the review queue on, blocked comments are queued too, so a moderator can overturn a block.",
 ]
 OUT_OF_SCOPE = [
     "Removing content for good or sanctioning people without human review: even at the block thresholds about one"
