@@ -19,6 +19,9 @@ TEST ?= $(wildcard ../shared/data/jigsaw/test_dev.csv.gz)
 RUN ?= runs/latest
 # Optional pretrained word vectors for `make train` (fastText .vec, word2vec text or GloVe .txt, plain or .gz).
 EMBEDDINGS ?=
+# Optional extra training rows for `make train`, space-separated files in the training format (e.g. moderators'
+# decisions from `toxiguard export-decisions`): merged into the training split only, later files win by id.
+EXTRA ?=
 ARTIFACTS ?= artifacts
 TRIALS ?= 8
 PYTEST_ARGS ?=
@@ -72,8 +75,8 @@ browser: ## Debian's chromium for the browser tests (apt-get; never a downloaded
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-train: install ## train the Bi-LSTM on $(DATA) into $(RUN) (hyperparameters: ml/configs/hparams.json; EMBEDDINGS=FILE: pretrained word vectors)
-	$(BIN)/toxiguard train --data $(DATA) --run-dir $(RUN) $(if $(EMBEDDINGS),--embeddings $(EMBEDDINGS))
+train: install ## train the Bi-LSTM on $(DATA) into $(RUN) (hyperparameters: ml/configs/hparams.json; EMBEDDINGS=FILE: pretrained word vectors; EXTRA=FILES: more training rows)
+	$(BIN)/toxiguard train --data $(DATA) --run-dir $(RUN) $(if $(EMBEDDINGS),--embeddings $(EMBEDDINGS)) $(foreach file,$(EXTRA),--extra $(file))
 
 tune: install ## keras-tuner random search ($(TRIALS) trials); writes ml/configs/hparams.json
 	$(BIN)/toxiguard tune --data $(DATA) --max-trials $(TRIALS)

@@ -5,7 +5,7 @@ For teams that embed the model in their own service:
     import toxiguard
 
     model = toxiguard.load()  # the newest shipped artifact; or toxiguard.load("artifacts/<version>")
-    model.predict("I am a proud gay man")  # {"scores": {...}, "labels": [], "flagged": False}
+    model.predict("I am a proud gay man")  # {"scores": {...}, "labels": [], "flagged": False, "action": "allow"}
     model.predict(["first comment", "second comment"])  # a list of those, as the API answers
 
 The package's parts follow the deployables: `toxiguard.training` (TensorFlow, scikit-learn), `toxiguard.serving`

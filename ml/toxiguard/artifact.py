@@ -4,14 +4,15 @@
 - `model.tar.gz`: `1/saved_model.pb`, `1/variables/`, `1/assets/`, the layout SageMaker's TensorFlow Serving
   container loads, with one signature (`serving_default`) from raw strings (`text`) to one score per label
   (`scores`);
-- `manifest.json`: version, labels in score order, a threshold per label, metrics, the data hash (what deploy,
-  the quality gate and serving read);
+- `manifest.json`: version, labels in score order, a review threshold and a block threshold per label, metrics,
+  the data hash (what deploy, the quality gate and serving read);
 - `report/`: the evaluation report.
 
 Versions are `<UTC time>-<git sha>`, so they sort by time and name the commit. A label is flagged when its score
-is at or above its threshold (`flagged_labels`): `lambda/handler.py` deploys alone and keeps its own copy of that
-rule, which a test holds equal to this one. Standard library only, so serving and cloud operations read artifacts
-without TensorFlow.
+is at or above its (review) threshold (`flagged_labels`); a text's action is `block` when a score reaches its
+label's block threshold, else `review` when a label is flagged, else `allow` (`moderation_action`).
+`lambda/handler.py` deploys alone and keeps its own copy of both rules, which tests hold equal to these. Standard
+library only, so serving and cloud operations read artifacts without TensorFlow.
 """
 
 from __future__ import annotations
@@ -69,10 +70,54 @@ def flagged_labels(labels: Sequence[str], scores: Sequence[float], thresholds: S
     return [label for label, score, limit in zip(labels, scores, thresholds, strict=True) if is_flagged(score, limit)]
 
 
-def moderation_result(labels: Sequence[str], scores: Sequence[float], thresholds: Sequence[float]) -> dict:
-    """One text's result in the API's shape: every label's score, the flagged labels, and whether any is."""
+def moderation_action(
+    scores: Sequence[float], thresholds: Sequence[float], block_thresholds: Sequence[float | None]
+) -> str:
+    """The decision rule: `block` when any score is at or above its label's block threshold (None: that label never
+    blocks by itself), else `review` when any label is flagged, else `allow`. All three in label order."""
+    if any(
+        limit is not None and is_flagged(score, limit) for score, limit in zip(scores, block_thresholds, strict=True)
+    ):
+        return "block"
+    if any(is_flagged(score, limit) for score, limit in zip(scores, thresholds, strict=True)):
+        return "review"
+    return "allow"
+
+
+def moderation_result(
+    labels: Sequence[str],
+    scores: Sequence[float],
+    thresholds: Sequence[float],
+    block_thresholds: Sequence[float | None],
+) -> dict:
+    """One text's result in the API's shape: every label's score, the flagged labels, whether any is, and the action."""
     flagged = flagged_labels(labels, scores, thresholds)
-    return {"scores": dict(zip(labels, map(float, scores), strict=True)), "labels": flagged, "flagged": bool(flagged)}
+    return {
+        "scores": dict(zip(labels, map(float, scores), strict=True)),
+        "labels": flagged,
+        "flagged": bool(flagged),
+        "action": moderation_action(scores, thresholds, block_thresholds),
+    }
+
+
+def manifest_block_thresholds(manifest: dict) -> dict[str, float | None]:
+    """The manifest's block thresholds; a manifest from before they existed has none (no label blocks by itself)."""
+    return manifest.get("block_thresholds") or dict.fromkeys(manifest["labels"])
+
+
+def block_thresholds_problem(block_thresholds, thresholds: dict[str, float]) -> str | None:
+    """What makes `block_thresholds` unusable with these review thresholds, or None: it must name exactly their labels,
+    each with null or a number from the label's review threshold to 1 (blocking below it would skip review)."""
+    if not isinstance(block_thresholds, dict) or set(block_thresholds) != set(thresholds):
+        return f"must have exactly the labels {list(thresholds)}"
+    bad = [
+        name
+        for name, value in block_thresholds.items()
+        if value is not None and not (is_number(value) and thresholds[name] <= value <= 1.0)
+    ]
+    if bad:
+        return f"must be null or numbers from the label's review threshold to 1: {', '.join(bad)}"
+    return None
 
 
 def is_number(value) -> bool:
@@ -80,8 +125,9 @@ def is_number(value) -> bool:
 
 
 def check_manifest(manifest: dict, path: Path | str) -> None:
-    """The keys deploy, the gate and serving read: version, labels, thresholds (0..1, one per label), validation
-    ROC-AUCs, and the fairness numbers when present (absent or null in models published before they were measured)."""
+    """The keys deploy, the gate and serving read: version, labels, thresholds (0..1, one per label), block thresholds
+    when present (absent in models packaged before them: none blocks), validation ROC-AUCs, and the fairness numbers
+    when present (absent or null in models published before they were measured)."""
     if not isinstance(manifest, dict):
         raise ArtifactError(path, "not a JSON object")
     version = manifest.get("version")
@@ -98,6 +144,10 @@ def check_manifest(manifest: dict, path: Path | str) -> None:
     bad = [name for name, value in thresholds.items() if not (is_number(value) and 0.0 <= value <= 1.0)]
     if bad:
         raise ArtifactError(path, f"thresholds must be numbers between 0 and 1: {', '.join(bad)}")
+    if manifest.get("block_thresholds") is not None:
+        problem = block_thresholds_problem(manifest["block_thresholds"], thresholds)
+        if problem:
+            raise ArtifactError(path, f"block_thresholds {problem}")
     metrics = manifest.get("metrics")
     if not isinstance(metrics, dict) or not is_number(metrics.get("mean_roc_auc")):
         raise ArtifactError(path, "metrics.mean_roc_auc is missing")
@@ -120,6 +170,14 @@ def parse_manifest(raw: bytes, location: Path | str) -> dict:
         raise ArtifactError(location, f"not valid JSON ({exc})") from None
     check_manifest(manifest, location)
     return manifest
+
+
+def write_manifest(directory: Path, manifest: dict) -> Path:
+    """Check `manifest` against the contract and write it as `<directory>/manifest.json`."""
+    path = Path(directory) / MANIFEST_FILE
+    check_manifest(manifest, path)
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
 
 
 def _manifest_bytes(directory: Path) -> tuple[Path, bytes]:

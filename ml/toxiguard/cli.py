@@ -4,12 +4,14 @@
     toxiguard tune      search hyperparameters with keras-tuner, write the best to ml/configs/hparams.json
     toxiguard evaluate  validation report with the NB-SVM baseline, or a report on test.csv + test_labels.csv
     toxiguard package   export the evaluated run as artifacts/<version>/ (model.tar.gz + manifest.json)
+    toxiguard decision-policy  choose a packaged model's block thresholds and write them into its manifest
     toxiguard predict   score comments (in-process, or through a running API with --api) and print a table
     toxiguard score     score a CSV file in batches, streaming, into a CSV with scores and verdicts
     toxiguard serve     run the local stack: SageMaker-compatible model server + API gateway + web page
     toxiguard token     print an access token from the local development issuer (for AUTH=jwt)
     toxiguard publish   upload an artifact to S3 behind a quality gate; print the values Terraform deploys
     toxiguard train-cloud  train (or tune) on SageMaker; with --wait, unpack the artifact into artifacts/
+    toxiguard export-decisions  write moderators' decisions from the review queue as training rows (train --extra)
 
 Exit codes: 0 success, 1 a missing/conflicting file, an unusable run, a failed export check, an API that failed or
 could not be reached (after retries), or a failed AWS call (no credentials, no such bucket, access denied, another
@@ -49,6 +51,7 @@ from toxiguard.config import (
     VALIDATION_FRACTION,
     HParams,
     configure_threads,
+    reviews_db_path,
 )
 from toxiguard.errors import DataError
 
@@ -138,6 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     train(
         args.data, args.run_dir, hp, seed=args.seed, validation_fraction=args.validation_fraction,
         embeddings=args.embeddings, augment=not args.no_augment, suite_templates=args.suite_templates,
+        extra=args.extra,
     )  # fmt: skip
     return 0
 
@@ -198,6 +202,22 @@ def _baseline_training_split(path: Path, manifest: dict):
     return train
 
 
+def cmd_decision_policy(args: argparse.Namespace) -> int:
+    from toxiguard.training.evaluate import artifact_decision_policy
+
+    artifact = args.artifact or latest_artifact(DEFAULT_ARTIFACTS)
+    policy = artifact_decision_policy(artifact, args.data, args.test, args.test_labels)
+    shown = ("precision", "recall", "flagged_share")
+    at_threshold = {
+        label: {key: {name: entry[key][name] for name in shown} for key in policy["data"]}
+        for label, entry in policy["per_label"].items()
+    }
+    summary = {"artifact": str(artifact), "block_thresholds": policy["thresholds"], "at_block_threshold": at_threshold,
+               "actions": policy["actions"]}  # fmt: skip
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_package(args: argparse.Namespace) -> int:
     from toxiguard.training.export import package
 
@@ -228,16 +248,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(json.dumps(response, indent=2))
         return 0
     thresholds = response["thresholds"]
+    # An API deployed before the decision policy answers without actions and block thresholds.
+    blocks = response.get("block_thresholds") or {}
     print(f"model {response['model_version']}")
     for text, result in zip(texts, response["results"], strict=True):
         verdict = "FLAGGED: " + ", ".join(result["labels"]) if result["flagged"] else "not flagged"
+        if "action" in result:
+            verdict += f"  (action: {result['action']})"
         shown = text if len(text) <= 70 else text[:67] + "..."
         print(f"\n{shown!r}  ->  {verdict}")
         for name in LABELS:
             score = result["scores"][name]
             bar = "#" * round(score * 20)
             mark = " <" if name in result["labels"] else ""
-            print(f"  {name:<14} {score:6.3f} |{bar:<20}| threshold {thresholds[name]:.2f}{mark}")
+            block = "" if blocks.get(name) is None else f", block {blocks[name]:.2f}"
+            print(f"  {name:<14} {score:6.3f} |{bar:<20}| threshold {thresholds[name]:.2f}{block}{mark}")
     return 0
 
 
@@ -357,6 +382,14 @@ def cmd_train_cloud(args: argparse.Namespace) -> int:
     return _aws_command(args, run)
 
 
+def cmd_export_decisions(args: argparse.Namespace) -> int:
+    from toxiguard.training.decisions import export_decisions, open_review_store
+
+    store_module, store = open_review_store(args.db or reviews_db_path(os.environ), args.table)
+    print(json.dumps(export_decisions(store_module, store, args.out, overwrite=args.force)))
+    return 0
+
+
 # --------------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------------
@@ -397,6 +430,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true",
                    help="train on the training split alone (no identity swaps, template sentences or obfuscated "
                    "copies)")  # fmt: skip
+    p.add_argument("--extra", type=_existing_file, action="append", default=[], metavar="FILE",
+                   help="more training rows in the training file's format, e.g. moderators' decisions from "
+                   "`toxiguard export-decisions`: merged into the training split only (never validation); a row "
+                   "whose id is already there replaces it, so the newer label wins; repeat for more files, later "
+                   "ones win")  # fmt: skip
     p.add_argument("--suite-templates", action="store_true",
                    help="also train on the functional suite's train-part templates (off: they taught sentence "
                    "shapes, see docs/model-quality.md)")  # fmt: skip
@@ -432,6 +470,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", type=Path, default=DEFAULT_RUN_DIR, help="evaluated training run")
     p.add_argument("--out", type=Path, default=DEFAULT_ARTIFACTS, help="artifacts root")
     p.set_defaults(func=cmd_package)
+
+    p = sub.add_parser("decision-policy", help="choose a packaged model's block thresholds; rewrite its manifest",
+                       description="Score a packaged model's validation split (cut from --data with the manifest's "
+                       "seed and fraction) and a labelled test file with its exported signature, choose each label's "
+                       "block threshold (the lowest at or above the review threshold where precision reaches "
+                       "0.95 and stays there, on both) and write block_thresholds, block_rule and metrics.block into "
+                       "its manifest.json and report.")  # fmt: skip
+    p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="the model's training file, to cut its validation split from "
+                   "(default: %(default)s)")  # fmt: skip
+    p.add_argument("--test", type=_existing_file,
+                   help="labelled test comments in the training file's format (e.g. test_dev.csv.gz), or Kaggle's "
+                   "test.csv with --test-labels; without it, validation alone")  # fmt: skip
+    p.add_argument("--test-labels", type=_existing_file, help="with --test: Kaggle's test_labels.csv")
+    p.set_defaults(func=cmd_decision_policy)
 
     p = sub.add_parser("predict", help="score comments with a packaged model")
     p.add_argument("text", nargs="*", help="comments to score (default: one per line from standard input)")
@@ -473,9 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="upload an artifact to S3 behind a quality gate; print Terraform's values",
                        description="Check a packaged model, compare its validation ROC-AUC with the newest "
                        "published model's, upload model.tar.gz then manifest.json to s3://BUCKET/models/<version>/ "
-                       "(never overwriting) and print model_version, model_labels and model_thresholds for "
-                       "Terraform. Exit codes: 1 missing file, existing version or AWS error; 2 invalid artifact; "
-                       "3 quality gate refused.")  # fmt: skip
+                       "(never overwriting) and print model_version, model_labels, model_thresholds and "
+                       "model_block_thresholds for Terraform. Exit codes: 1 missing file, existing version or AWS "
+                       "error; 2 invalid artifact; 3 quality gate refused.")  # fmt: skip
     p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
     aws_options(p)
     p.add_argument("--baseline-version", metavar="VERSION",
@@ -531,11 +585,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-seconds", type=float, default=30.0, help="--wait: seconds between status checks")
     p.add_argument("--out", type=Path, default=DEFAULT_ARTIFACTS, help="artifacts root for --wait")
     p.set_defaults(func=cmd_train_cloud)
+
+    p = sub.add_parser("export-decisions", help="write moderators' decisions as training rows for train --extra",
+                       description="Read the decided items of the review queue and write them in the training "
+                       "file's format: a removed comment with 1 for the labels it was queued for, an approved one "
+                       "with 0 for every label; pending items are skipped. Ids are review-<item id>. Prints the "
+                       "counts as JSON.")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="the CSV to write (kept if it exists, unless --force)")
+    store = p.add_mutually_exclusive_group()
+    store.add_argument("--db", type=Path,
+                       help="the local review queue's SQLite file (default: REVIEWS_DB, else "
+                       "TOXIGUARD_DATA_DIR/reviews.sqlite3)")  # fmt: skip
+    store.add_argument("--table", metavar="NAME",
+                       help="the DynamoDB review table on AWS instead (AWS credentials and region from the "
+                       "environment)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=cmd_export_decisions)
     return parser
 
 
 # Commands that load TensorFlow in this process (its thread pools must be set before it initialises).
-TENSORFLOW_COMMANDS = ("train", "tune", "evaluate", "package")
+TENSORFLOW_COMMANDS = ("train", "tune", "evaluate", "package", "decision-policy")
 
 
 def main(argv: list[str] | None = None) -> int:

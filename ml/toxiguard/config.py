@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 LABELS: tuple[str, ...] = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
@@ -18,8 +19,10 @@ DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "data" / "jigsaw" / "train_assem
 DEFAULT_HPARAMS = PROJECT_ROOT / "ml" / "configs" / "hparams.json"
 DEFAULT_RUN_DIR = PROJECT_ROOT / "runs" / "latest"
 DEFAULT_ARTIFACTS = PROJECT_ROOT / "artifacts"
-# What the local stack keeps between runs (the development issuer's key pair); git-ignored. TOXIGUARD_DATA_DIR moves it.
+# What the local stack keeps between runs (the development issuer's key pair, the review queue); git-ignored.
+# TOXIGUARD_DATA_DIR moves it.
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".toxiguard"
+REVIEWS_DB_NAME = "reviews.sqlite3"
 
 # The manifest's example request (the first two) and the export round-trip check; also the deploy smoke test's texts.
 EXAMPLE_TEXTS = [
@@ -121,6 +124,14 @@ def configure_threads() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:
         pass  # TensorFlow already initialised (e.g. inside a test session); keep its pools.
+
+
+def reviews_db_path(environ: Mapping[str, str]) -> Path:
+    """The local review queue's SQLite file: REVIEWS_DB, else reviews.sqlite3 in the data directory
+    (TOXIGUARD_DATA_DIR, else .toxiguard/)."""
+    if environ.get("REVIEWS_DB", "").strip():
+        return Path(environ["REVIEWS_DB"].strip())
+    return Path(environ.get("TOXIGUARD_DATA_DIR", "").strip() or DEFAULT_DATA_DIR) / REVIEWS_DB_NAME
 
 
 def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:

@@ -75,17 +75,24 @@ def test_cli_prints_terraform_values_and_writes_tfvars(session, tmp_path, capsys
     expected = {
         "model_version": V1,
         "model_thresholds": SHIPPED_MANIFEST["thresholds"],
+        "model_block_thresholds": SHIPPED_MANIFEST["block_thresholds"],
         "model_labels": SHIPPED_MANIFEST["labels"],
     }
     written = json.loads(tfvars.read_text())
     assert written == expected
-    assert list(written) == ["model_version", "model_thresholds", "model_labels"]
-    assert list(written["model_thresholds"]) == SHIPPED_MANIFEST["labels"]
+    assert list(written) == ["model_version", "model_thresholds", "model_block_thresholds", "model_labels"]
+    assert list(written["model_thresholds"]) == list(written["model_block_thresholds"]) == SHIPPED_MANIFEST["labels"]
     out = capsys.readouterr().out
     assert f"published s3://{BUCKET}/models/{V1}/model.tar.gz" in out
-    assert f'model_version    = "{V1}"' in out
-    assert f"model_labels     = {json.dumps(SHIPPED_MANIFEST['labels'])}" in out
-    assert f"model_thresholds = {json.dumps(SHIPPED_MANIFEST['thresholds'])}" in out
+    assert f'model_version          = "{V1}"' in out
+    assert f"model_labels           = {json.dumps(SHIPPED_MANIFEST['labels'])}" in out
+    assert f"model_thresholds       = {json.dumps(SHIPPED_MANIFEST['thresholds'])}" in out
+    assert f"model_block_thresholds = {json.dumps(SHIPPED_MANIFEST['block_thresholds'])}" in out  # null: valid HCL
+
+
+def test_a_manifest_from_before_block_thresholds_deploys_none():
+    manifest = {k: v for k, v in SHIPPED_MANIFEST.items() if k != "block_thresholds"}
+    assert publish.terraform_values(manifest)["model_block_thresholds"] == dict.fromkeys(SHIPPED_MANIFEST["labels"])
 
 
 def test_publishing_the_identical_artifact_again_uploads_nothing_and_succeeds(session, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,8 +15,9 @@ import pytest
 import requests
 
 from toxiguard import cli
-from toxiguard.config import LABELS
-from toxiguard.serving.local.stack import LocalStack, StackError, StackSettings
+from toxiguard.artifact import latest_artifact, read_manifest
+from toxiguard.config import LABELS, PROJECT_ROOT
+from toxiguard.serving.local.stack import LocalStack, StackError, StackSettings, handler_environment
 
 pytestmark = pytest.mark.slow
 
@@ -112,6 +114,35 @@ def test_settings_come_from_the_environment():
     assert StackSettings.from_env({"API_PAYLOAD_FORMAT": "1.0"}).payload_format == "1.0"
     with pytest.raises(StackError, match=r"API_PAYLOAD_FORMAT='3\.0'"):
         StackSettings.from_env({"API_PAYLOAD_FORMAT": "3.0"})
+
+
+def test_the_handler_gets_the_manifests_block_thresholds_with_the_env_overrides_merged_over_them():
+    manifest = read_manifest(latest_artifact(PROJECT_ROOT / "artifacts"))
+    assert StackSettings.from_env({"MODEL_BLOCK_THRESHOLDS": ""}).block_threshold_overrides == {}
+    environment = handler_environment(manifest, "http://127.0.0.1:9", "toxiguard")
+    assert json.loads(environment["MODEL_BLOCK_THRESHOLDS"]) == manifest["block_thresholds"]
+
+    overrides = StackSettings.from_env({"MODEL_BLOCK_THRESHOLDS": '{"toxic": null, "threat": 0.99}'})
+    environment = handler_environment(
+        manifest, "http://127.0.0.1:9", "toxiguard", block_threshold_overrides=overrides.block_threshold_overrides
+    )
+    expected = {**manifest["block_thresholds"], "toxic": None, "threat": 0.99}
+    assert json.loads(environment["MODEL_BLOCK_THRESHOLDS"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("0.99", "is not a JSON object of label -> number or null"),
+        ("{toxic: 0.9}", "is not a JSON object"),
+        ('{"toxik": 0.99}', "must have exactly the labels"),
+        ('{"toxic": 0.01}', "from the label's review threshold to 1: toxic"),
+    ],
+)
+def test_a_bad_block_threshold_override_stops_the_stack_before_the_model_loads(value, problem):
+    with pytest.raises(StackError, match=f"MODEL_BLOCK_THRESHOLDS.*{problem}"):
+        settings = StackSettings.from_env({"MODEL_BLOCK_THRESHOLDS": value})
+        LocalStack(latest_artifact(PROJECT_ROOT / "artifacts"), settings=settings).start()
 
 
 def test_sigterm_stops_gateway_and_model_server_cleanly(shipped_artifact):

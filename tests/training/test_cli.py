@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from toxiguard.artifact import moderation_action
 from toxiguard.cli import main
 from toxiguard.config import LABELS
 
@@ -43,15 +44,20 @@ def test_predict_prints_scores_for_each_comment(tiny_artifact, capsys):
     assert main(["predict", "--artifact", str(tiny_artifact), "--json", "you idiot", "thank you"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model_version"] == tiny_artifact.name
-    assert len(out["results"]) == 2 and set(out["thresholds"]) == set(LABELS)  # the API's response shape
-    for result in out["results"]:
+    assert len(out["results"]) == 2 and set(out["thresholds"]) == set(out["block_thresholds"]) == set(LABELS)
+    for result in out["results"]:  # the API's response shape
         assert set(result["scores"]) == set(LABELS)
         assert result["labels"] == [label for label in LABELS if result["scores"][label] >= out["thresholds"][label]]
         assert result["flagged"] == bool(result["labels"])
+        assert result["action"] == moderation_action(
+            [result["scores"][label] for label in LABELS],
+            [out["thresholds"][label] for label in LABELS],
+            [out["block_thresholds"][label] for label in LABELS],
+        )
 
     assert main(["predict", "--artifact", str(tiny_artifact), "a calm remark"]) == 0
     table = capsys.readouterr().out
-    assert "'a calm remark'" in table and "identity_hate" in table and "threshold" in table
+    assert "'a calm remark'" in table and "identity_hate" in table and "threshold" in table and "(action: " in table
 
 
 @pytest.mark.slow

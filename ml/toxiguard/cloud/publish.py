@@ -36,6 +36,7 @@ from toxiguard.artifact import (
     ArtifactError,
     ArtifactFiles,
     is_number,
+    manifest_block_thresholds,
     parse_manifest,
     read_artifact,
 )
@@ -281,10 +282,13 @@ def put_manifest(s3, bucket: str, artifact: ArtifactFiles) -> None:
 
 
 def terraform_values(manifest: dict) -> dict:
-    """The env roots' inputs, named as they are: `terraform plan -var-file=<this as .tfvars.json>`."""
+    """The env roots' inputs, named as they are: `terraform plan -var-file=<this as .tfvars.json>`. Block thresholds
+    are null for labels that never block by themselves (all of them for a manifest from before block thresholds)."""
+    block_thresholds = manifest_block_thresholds(manifest)
     return {
         "model_version": manifest["version"],
         "model_thresholds": {label: manifest["thresholds"][label] for label in manifest["labels"]},
+        "model_block_thresholds": {label: block_thresholds[label] for label in manifest["labels"]},
         "model_labels": list(manifest["labels"]),
     }
 

@@ -247,6 +247,7 @@ class ApiScorer:
         self.session = requests.Session()
         self.model_version = ""
         self.thresholds: dict[str, float] = {}
+        self.block_thresholds: dict[str, float | None] = {}
         # The failure that stops this scorer sending more requests: retryable, or the authorizer's refusal.
         self.gave_up: ApiError | None = None
 
@@ -256,7 +257,12 @@ class ApiScorer:
         failure = next((result for result in results if isinstance(result, ApiError)), None)
         if failure is not None:
             raise failure
-        return {"model_version": self.model_version, "thresholds": self.thresholds, "results": results}
+        return {
+            "model_version": self.model_version,
+            "thresholds": self.thresholds,
+            "block_thresholds": self.block_thresholds,
+            "results": results,
+        }
 
     def results(self, texts: Sequence[str]) -> list[dict | ApiError]:
         """One entry per text, in order: its result, or the ApiError that stopped its request.
@@ -280,6 +286,7 @@ class ApiScorer:
         if not isinstance(results, list) or len(results) != count:  # a proxy's page, say: never misplace scores
             raise ApiError(200, "bad_response", f"the answer is not the API's {count} results")
         self.model_version, self.thresholds = response.get("model_version", ""), response.get("thresholds", {})
+        self.block_thresholds = response.get("block_thresholds", {})
         return results
 
     def _post(self, body: bytes) -> Any:
@@ -381,4 +388,9 @@ class LocalScorer:
 
     def moderate(self, texts: Sequence[str]) -> dict:
         results = self.results(texts)
-        return {"model_version": self.model_version, "thresholds": self.model.thresholds, "results": results}
+        return {
+            "model_version": self.model_version,
+            "thresholds": self.model.thresholds,
+            "block_thresholds": self.model.block_thresholds,
+            "results": results,
+        }

@@ -14,6 +14,7 @@ from toxiguard.artifact import (
     SERVING_VERSION,
     SIGNATURE,
     TARBALL_FILE,
+    manifest_block_thresholds,
     moderation_result,
     read_manifest,
 )
@@ -40,7 +41,7 @@ class ServingModel:
     """A packaged model: its checked manifest and its exported signature, loaded from `model.tar.gz`.
 
     `predict` answers exactly as the API does (scores per label, the labels at or above their thresholds,
-    flagged); `score` gives the raw score matrix.
+    flagged, the action); `score` gives the raw score matrix.
     """
 
     def __init__(self, directory: Path):
@@ -73,6 +74,10 @@ class ServingModel:
     def thresholds(self) -> dict[str, float]:
         return self.manifest["thresholds"]
 
+    @property
+    def block_thresholds(self) -> dict[str, float | None]:
+        return manifest_block_thresholds(self.manifest)
+
     def score(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """Scores in input order, (len(texts), labels); texts of similar length share a batch."""
         return score_in_length_order(lambda batch: call_signature(self.serving_fn, batch), texts, batch_size)
@@ -81,5 +86,7 @@ class ServingModel:
         """Results in the API's shape: one dict for one string, a list for a list."""
         one = isinstance(texts, str)
         thresholds = [self.thresholds[label] for label in self.labels]
-        results = [moderation_result(self.labels, row, thresholds) for row in self.score([texts] if one else texts)]
+        blocks = [self.block_thresholds[label] for label in self.labels]
+        rows = self.score([texts] if one else texts)
+        results = [moderation_result(self.labels, row, thresholds, blocks) for row in rows]
         return results[0] if one else results

@@ -1,8 +1,9 @@
 """Loading and validating the Jigsaw files users download from Kaggle, and the train/validation split.
 
 Supported inputs: `train.csv`, gzip CSVs (`*.csv.gz`), the competition `.zip` (whose members are themselves
-zipped CSVs) and the evaluation pair `test.csv` + `test_labels.csv`. Every problem is reported with the file,
-the row (the header is row 1, as in a spreadsheet, plus the physical line where a record starts) and the column.
+zipped CSVs) and the evaluation pair `test.csv` + `test_labels.csv`; extra training rows in the same format (e.g.
+moderators' decisions) join the training split (`add_extra_rows`). Every problem is reported with the file, the
+row (the header is row 1, as in a spreadsheet, plus the physical line where a record starts) and the column.
 """
 
 from __future__ import annotations
@@ -309,6 +310,48 @@ def load_split(
     train_index, val_index = stratified_split(data.labels, validation_fraction, seed)
     log.info("split %d rows: %d train, %d validation (seed %d)", len(data), len(train_index), len(val_index), seed)
     return data, data.subset(train_index), data.subset(val_index)
+
+
+def add_extra_rows(
+    train: LabelledData, validation: LabelledData, paths: Sequence[Path]
+) -> tuple[LabelledData, list[dict]]:
+    """The training split with the rows of `paths` (training-format files, e.g. `toxiguard export-decisions`'s)
+    merged in, file by file: a row whose id is already there replaces that row (the later label is the newer
+    judgement, a moderator's over a rater's), other rows are added. Rows whose id is in the validation split are left
+    out, so that the split every model is measured on stays the same.
+
+    Returns the merged rows (source and hash stay the base file's) and per file: its name, SHA-256, rows read, rows
+    added, base rows replaced, rows of an earlier extra file replaced (duplicates) and rows left out (in_validation).
+    """
+    ids, texts, labels = list(train.ids), list(train.texts), list(train.labels)
+    position = {row_id: i for i, row_id in enumerate(ids)}
+    validation_ids, from_extra = set(validation.ids), set()
+    summaries = []
+    for path in paths:
+        extra = load_labelled(path)
+        counts = dict.fromkeys(("added", "replaced", "duplicates", "in_validation"), 0)
+        for row_id, text, row in zip(extra.ids, extra.texts, extra.labels, strict=True):
+            if row_id in validation_ids:
+                counts["in_validation"] += 1
+                continue
+            if row_id in position:
+                counts["duplicates" if row_id in from_extra else "replaced"] += 1
+                texts[position[row_id]], labels[position[row_id]] = text, row
+            else:
+                counts["added"] += 1
+                position[row_id] = len(ids)
+                ids.append(row_id)
+                texts.append(text)
+                labels.append(row)
+            from_extra.add(row_id)
+        log.info(
+            "extra training rows from %s: %d read, %d added, %d replaced base rows, %d replaced rows of earlier extra "
+            "files (duplicates), %d left out (their id is in the validation split)", extra.source, len(extra),
+            counts["added"], counts["replaced"], counts["duplicates"], counts["in_validation"],
+        )  # fmt: skip
+        summaries.append({"file": Path(path).name, "sha256": extra.sha256, "rows": len(extra), **counts})
+    merged = np.asarray(labels, dtype=np.uint8)
+    return LabelledData(train.source, train.sha256, ids, texts, merged, dict(train.dropped)), summaries
 
 
 def stratified_split(labels: np.ndarray, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -4,13 +4,16 @@ Models: `toxiguard` (what is shipped: the Bi-LSTM and the n-gram model averaged 
 (its parts), `nbsvm_baseline` (scikit-learn NB-SVM on the same training rows, without augmentation) and, when
 given, `previous` (a packaged artifact, e.g. the one in production).
 
-Two modes:
+Three modes:
 - a training run (`evaluate_run`): its validation split, where per-label thresholds are chosen by maximising F1
-  (`package` ships them); a test file (`--test`), the honest check, since the validation split is cut from the
-  same non-random sample as the training rows; identity-bias metrics on the real comments of both; the functional
-  suite's held-out templates. All of it goes into one report (JSON, Markdown with a model card, PNG charts).
+  and block thresholds by the decision policy on validation and test (`package` ships both); a test file
+  (`--test`), the honest check, since the validation split is cut from the same non-random sample as the training
+  rows; identity-bias metrics on the real comments of both; the functional suite's held-out templates. All of it
+  goes into one report (JSON, Markdown with a model card, PNG charts).
 - evaluation files (`evaluate_files`): Kaggle's `test.csv` + `test_labels.csv` scored by a packaged model with its
   shipped thresholds.
+- a packaged model's decision policy (`artifact_decision_policy`): its validation split and a test file scored by
+  its exported signature, block thresholds chosen on them and written into its manifest and report.
 """
 
 from __future__ import annotations
@@ -27,11 +30,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from toxiguard.artifact import is_flagged
+from toxiguard.artifact import REPORT_DIR, is_flagged, write_manifest
 from toxiguard.config import LABELS
-from toxiguard.training import fairness, functional
+from toxiguard.training import decision_policy, fairness, functional
 from toxiguard.training.baseline import NBSVM
-from toxiguard.training.data import LabelledData, load_evaluation, load_labelled, load_split
+from toxiguard.training.data import LabelledData, add_extra_rows, load_evaluation, load_labelled, load_split
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +295,8 @@ def render_markdown(report: dict) -> str:
             *([_comparison_line(test["comparison"]), ""] if "comparison" in test else []),
             *_metrics_tables(test["models"], report["thresholded_model"]),
         ]
+    if "block" in report:
+        lines.append(decision_policy.render_markdown(report["block"]))
     if "fairness" in report:
         for name, result in report["fairness"]["results"].items():
             lines += [
@@ -332,6 +337,23 @@ def _metrics(labels: np.ndarray, scores: dict[str, np.ndarray], thresholds: dict
 def _load_test(test_path: Path, test_labels: Path | None) -> LabelledData:
     """A test file in the training format (with labels), or Kaggle's test.csv + test_labels.csv."""
     return load_labelled(test_path) if test_labels is None else load_evaluation(test_path, test_labels)
+
+
+def _with_extra_rows(train: LabelledData, validation: LabelledData, recorded: list[dict]) -> LabelledData:
+    """The run's training rows with the extra files it was trained with, so the baseline learns from them too."""
+    merged, summaries = add_extra_rows(train, validation, [Path(extra["path"]) for extra in recorded])
+    for extra, summary in zip(recorded, summaries, strict=True):
+        if summary["sha256"] != extra["sha256"]:
+            raise ValueError(f"{extra['path']} is not the extra file the model was trained on (sha256 differs)")
+    return merged
+
+
+def _scored_validation(validation: LabelledData, scores: np.ndarray) -> decision_policy.Scored:
+    return decision_policy.Scored(f"the validation split ({len(validation)} comments)", validation.labels, scores)
+
+
+def _scored_test(test: LabelledData, scores: np.ndarray) -> decision_policy.Scored:
+    return decision_policy.Scored(f"{Path(test.source).name} ({len(test)} comments)", test.labels, scores)
 
 
 class Scorers(dict):
@@ -404,6 +426,7 @@ def evaluate_run(
     _, train_data, validation = load_split(
         data_path or record["data"]["path"], split["validation_fraction"], split["seed"], record["data"]["sha256"]
     )
+    train_data = _with_extra_rows(train_data, validation, record.get("extra", []))
     scorers, record = run_scorers(run_dir, train_data if with_baseline else None, previous)
 
     validation_scores = scorers.score(validation.texts)
@@ -417,6 +440,7 @@ def evaluate_run(
         "models": models,
         "thresholds": thresholds[SHIPPED_NAME],
         "training": record["training"],
+        "extra": record.get("extra", []),
         "augmentation": record.get("augmentation"),
         "hyperparameters": record["hyperparameters"],
     }
@@ -427,6 +451,7 @@ def evaluate_run(
 
     fairness_texts, fairness_labels, fairness_scores = validation.texts, validation.labels, validation_scores
     description = f"validation split ({len(validation)} comments)"
+    policy_data = {"validation": _scored_validation(validation, validation_scores[SHIPPED_NAME])}
     if test_path is not None:
         test = _load_test(test_path, test_labels)
         test_scores = scorers.score(test.texts)
@@ -434,11 +459,13 @@ def evaluate_run(
         report["test"] = {"data": test.summary(), "models": test_models}
         if with_baseline:
             report["test"]["comparison"] = _compare(test_models, SHIPPED_NAME)
+        policy_data["test"] = _scored_test(test, test_scores[SHIPPED_NAME])
         # Identity subgroups are small in either file alone; the bias metrics pool both sets of real comments.
         fairness_texts = validation.texts + test.texts
         fairness_labels = np.vstack([validation.labels, test.labels])
         fairness_scores = {n: np.vstack([validation_scores[n], test_scores[n]]) for n in validation_scores}
         description = f"validation split + {Path(test.source).name} ({len(fairness_texts)} comments)"
+    report["block"] = decision_policy.block_policy(thresholds[SHIPPED_NAME], policy_data)
     report["fairness"] = fairness_section(fairness_texts, fairness_labels, fairness_scores, description)
     fairness.plot_bias(report["fairness"]["results"], out_dir / "identity_bias.png")
     report["plots"].append("identity_bias.png")
@@ -484,3 +511,25 @@ def evaluate_files(
     report["plots"] = plot_curves(evaluated.labels, scores, out_dir)
     write_report(report, out_dir)
     return report
+
+
+def artifact_decision_policy(
+    artifact_dir: Path, data_path: Path, test_path: Path | None = None, test_labels: Path | None = None
+) -> dict:
+    """Choose a packaged model's block thresholds on its own validation split (the manifest's data, seed and
+    fraction) and a test file, scored by its exported signature; rewrite its manifest and report with them."""
+    from toxiguard.serving.model import ServingModel
+
+    artifact = ServingModel(artifact_dir)
+    data = artifact.manifest["data"]
+    _, _, validation = load_split(data_path, data["validation_fraction"], data["split_seed"], data["sha256"])
+    policy_data = {"validation": _scored_validation(validation, artifact.score(validation.texts))}
+    if test_path is not None:
+        test = _load_test(test_path, test_labels)
+        policy_data["test"] = _scored_test(test, artifact.score(test.texts))
+    policy = decision_policy.block_policy(artifact.thresholds, policy_data)
+    write_manifest(artifact.directory, decision_policy.with_policy(artifact.manifest, policy))
+    report_json = artifact.directory / REPORT_DIR / REPORT_JSON
+    if report_json.exists():  # the Markdown is rendered again from the JSON, now with the policy's section
+        write_report({**json.loads(report_json.read_text()), "block": policy}, report_json.parent)
+    return policy

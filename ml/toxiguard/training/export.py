@@ -17,7 +17,6 @@ import numpy as np
 import tensorflow as tf
 
 from toxiguard.artifact import (
-    MANIFEST_FILE,
     MAX_TARBALL_BYTES,
     SAVED_MODEL_ENTRY,
     SERVING_VERSION,
@@ -26,10 +25,12 @@ from toxiguard.artifact import (
     SIGNATURE_OUTPUT,
     TARBALL_FILE,
     version_name,
+    write_manifest,
 )
 from toxiguard.config import EXAMPLE_TEXTS, LABELS, HParams, git_state
 from toxiguard.serving.model import call_signature
 from toxiguard.training.augment import AUGMENTATION_KINDS
+from toxiguard.training.decision_policy import with_policy
 from toxiguard.training.evaluate import BASELINE_NAME, MODEL_NAME, NGRAM_NAME, REPORT_JSON, SHIPPED_NAME, THRESHOLD_RULE
 from toxiguard.training.model import VECTORIZER, folded_serving_model
 from toxiguard.training.ngram import NgramLinear
@@ -113,6 +114,8 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
     if not report_path.exists():
         raise FileNotFoundError(f"{report_path} not found: run `toxiguard evaluate --run {run_dir}` first")
     report = json.loads(report_path.read_text())
+    if "block" not in report:
+        raise ValueError(f"{report_path} has no decision policy: run `toxiguard evaluate --run {run_dir}` again")
     network, ngram_model, record = load_run(run_dir)
     hp = HParams.from_dict(record["hyperparameters"])
     # The exported graph folds subword embeddings into the vocabulary and averages the Bi-LSTM with the n-gram
@@ -162,6 +165,8 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
             "split_seed": record["split"]["seed"],
             "validation_fraction": record["split"]["validation_fraction"],
             "positives": record["data"]["positives"],
+            # Training-format files merged into the training split (`train --extra`), without the machine's paths.
+            "extra": [{k: v for k, v in extra.items() if k != "path"} for extra in record.get("extra", [])],
             "augmentation": _augmentation_counts(record.get("augmentation")),
         },
         "composition": {
@@ -199,7 +204,7 @@ def package(run_dir: Path, out_root: Path, created: dt.datetime | None = None) -
             "example_response": {"predictions": np.round(example_scores, 6).tolist()},
         },
     }
-    (target / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest(target, with_policy(manifest, report["block"]))
     log.info("packaged %s (%.1f MB, round-trip difference %.1e)", target, size / 2**20, difference)
     return target
 

@@ -9,10 +9,13 @@ INTENDED_USE = [
     "Scoring English comments on a community platform for six kinds of toxicity (the Jigsaw labels), so that"
     " moderators see the likely problems first: a triage aid with a human in the loop.",
     "Run by the platform itself (its own AWS account, or one machine), so comments never leave it.",
+    "Blocking a comment before a moderator sees it only where a label's score reaches its block threshold, chosen"
+    " for at least 95% precision on the validation split and the test file; everything else that is flagged waits"
+    " for review, and with the review queue on, blocked comments are queued too, so a moderator can overturn a block.",
 ]
 OUT_OF_SCOPE = [
-    "Removing or sanctioning content, or judging people, without human review: the failure rates below are far"
-    " from zero.",
+    "Removing content for good or sanctioning people without human review: even at the block thresholds about one"
+    " blocked comment in twenty may be wrong, and the failure rates below are far from zero.",
     "Languages other than English, and text that is not a conversational comment (names, search queries, code).",
     "Deciding what is legal, or hate speech in a legal sense; the labels are raters' judgements of Wikipedia"
     " talk-page comments from around 2017.",
@@ -69,6 +72,17 @@ def failure_modes(report: dict) -> list[str]:
             + ", ".join(f"{kind} {_percent(value)}" for kind, value in weakest)
             + " (the weakest kinds)."
         )
+    block = report.get("block")
+    if block:
+        never = [name for name, threshold in block["thresholds"].items() if threshold is None]
+        for key, counts in block["actions"].items():
+            if counts["block_precision"] is not None:
+                lines.append(
+                    f"Blocks {counts['block']} comments of {block['data'][key]}, of which"
+                    f" {_percent(1 - counts['block_precision'])} carry no label."
+                )
+        if never:
+            lines.append(f"No block threshold reaches the precision target for: {', '.join(never)} (review only).")
     test = report.get("test")
     if test:
         labels = test["models"][shipped]["labels"]
@@ -85,11 +99,21 @@ def failure_modes(report: dict) -> list[str]:
     return lines
 
 
+def extra_training_data(report: dict) -> list[str]:
+    """The extra training files the run merged in (`train --extra`), e.g. moderators' decisions."""
+    return [
+        f"Merged into the training rows from `{extra['file']}` (sha256 `{extra['sha256'][:12]}…`): {extra['added']}"
+        f" rows added and {extra['replaced'] + extra['duplicates']} replaced, of {extra['rows']}; labels there are"
+        " the file's (a moderator's decision, when exported with `toxiguard export-decisions`)."
+        for extra in report.get("extra", [])
+    ]
+
+
 def render_model_card(report: dict) -> str:
     sections = [
         ("Intended use", INTENDED_USE),
         ("Out of scope", OUT_OF_SCOPE),
-        ("Training data and its skews", TRAINING_DATA),
+        ("Training data and its skews", TRAINING_DATA + extra_training_data(report)),
         ("Measured failure modes", failure_modes(report)),
     ]
     lines = ["## Model card", ""]

@@ -1,7 +1,8 @@
 """Train the Bi-LSTM: bucket texts by length, featurize per batch, early-stop on validation mean ROC-AUC.
 
 Writes into the run directory: `model.keras` (raw strings in, six scores out) and `train.json`
-(data hash and counts, split, hyperparameters, per-epoch history and timings) that later stages read.
+(data hash and counts, split, extra training files, hyperparameters, per-epoch history and timings) that later
+stages read.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -21,7 +23,7 @@ from toxiguard.training import augment as tg_augment
 from toxiguard.training import embeddings as tg_embeddings
 from toxiguard.training import model as tg_model
 from toxiguard.training import ngram as tg_ngram
-from toxiguard.training.data import LabelledData, load_split
+from toxiguard.training.data import LabelledData, add_extra_rows, load_split
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +136,14 @@ def train(
     embeddings: Path | None = None,
     augment: bool = True,
     suite_templates: bool = False,
+    extra: Sequence[Path] = (),
 ) -> dict:
-    """Train the Bi-LSTM and the n-gram model on the (augmented) training split into `run_dir`."""
+    """Train the Bi-LSTM and the n-gram model on the training split, with the `extra` files' rows merged in
+    (`add_extra_rows`) and augmented, into `run_dir`."""
     started = time.perf_counter()
     data, train_data, validation = load_split(data_path, validation_fraction, seed)
     split_rows = len(train_data)
+    train_data, extra_files = add_extra_rows(train_data, validation, extra)
     augmentation = None
     if augment:
         train_data, augmentation = tg_augment.augment(train_data, seed, suite_templates)
@@ -159,6 +164,7 @@ def train(
             "train_rows": split_rows,
             "validation_rows": len(validation),
         },
+        "extra": [{**file, "path": str(Path(path).resolve())} for file, path in zip(extra_files, extra, strict=True)],
         "augmentation": augmentation,
         "hyperparameters": hp.to_dict(),
         "training": {**summary, "total_seconds": time.perf_counter() - started},

@@ -15,16 +15,13 @@ as on AWS), and an access log line per request (method, path, status, latency; n
 from __future__ import annotations
 
 import base64
-import contextlib
 import importlib.util
 import json
 import logging
 import mimetypes
-import os
-import sys
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -32,13 +29,12 @@ from types import ModuleType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from toxiguard.config import PROJECT_ROOT
+from toxiguard.lambda_functions import HANDLER_FILE, load_handler
 from toxiguard.serving.local.auth import AuthError, Authorizer, AuthSettings, route_key
 from toxiguard.serving.local.http import HttpError, HttpServer, Request, Response, method_not_allowed
 
 log = logging.getLogger("toxiguard.serving.local.gateway")
 
-HANDLER_FILE = PROJECT_ROOT / "lambda" / "handler.py"
-REVIEWS_FILE = PROJECT_ROOT / "lambda" / "reviews.py"
 # The API Gateway routes integrated with the review function (terraform/modules/api; a structure test compares them).
 REVIEW_ROUTE_KEYS = frozenset({"GET /v1/reviews", "GET /v1/reviews/{id}", "POST /v1/reviews/{id}/decision"})
 FRONTEND_DIR = PROJECT_ROOT / "frontend"
@@ -54,37 +50,6 @@ STATIC_METHODS = ("GET", "HEAD")
 # beyond it wait their turn in the server's queue, as Lambda would throttle them.
 HTTP_THREADS = 10
 REST_API_STAGE = "local"
-
-
-@contextlib.contextmanager
-def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of the block, then restore the previous ones."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def load_handler(environment: Mapping[str, str], handler_file: Path = HANDLER_FILE) -> ModuleType:
-    """Import a Lambda function's module as a fresh module that reads `environment` at import, as a cold start does.
-
-    Its directory goes on the import path, as Lambda's task root is: the functions import their shared modules
-    (`http_api`, `review_store`) by plain name.
-    """
-    if str(handler_file.parent) not in sys.path:
-        sys.path.append(str(handler_file.parent))
-    name = f"toxiguard_lambda_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, handler_file)
-    module = importlib.util.module_from_spec(spec)
-    with patched_environ(environment):
-        spec.loader.exec_module(module)
-    return module
 
 
 class LambdaContext:

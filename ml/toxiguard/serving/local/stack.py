@@ -3,9 +3,11 @@
 The model server runs in its own process, like SageMaker's container: the gateway process never imports
 TensorFlow, and the handler reaches the model only through boto3's SigV4-signed `InvokeEndpoint` calls, redirected
 by `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`. The handler gets the deployed configuration (model version, label order,
-thresholds) from the artifact's manifest, as Terraform gives it to the Lambda function. With AUTH=jwt the gateway
-checks tokens as API Gateway's JWT authorizer does (`toxiguard.serving.local.auth`); without it, the stack refuses to
-listen where other machines can reach it unless told to (`check_exposure`).
+review and block thresholds) from the artifact's manifest, as Terraform gives it to the Lambda function, with
+`MODEL_BLOCK_THRESHOLDS` from `.env` merged over the manifest's block thresholds as Terraform merges an
+environment's override. With AUTH=jwt the gateway checks tokens as API Gateway's JWT authorizer does
+(`toxiguard.serving.local.auth`); without it, the stack refuses to listen where other machines can reach it unless
+told to (`check_exposure`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from toxiguard.artifact import latest_artifact, read_manifest
-from toxiguard.config import DEFAULT_DATA_DIR
+from toxiguard.artifact import block_thresholds_problem, latest_artifact, manifest_block_thresholds, read_manifest
+from toxiguard.config import DEFAULT_DATA_DIR, REVIEWS_DB_NAME, reviews_db_path
+from toxiguard.lambda_functions import REVIEWS_FILE
 from toxiguard.serving.local.auth import SCOPES, AuthSettings
-from toxiguard.serving.local.gateway import EVENT_FORMATS, REVIEWS_FILE, Gateway
+from toxiguard.serving.local.gateway import EVENT_FORMATS, Gateway
 from toxiguard.serving.local.http import BindError, check_port_free, parse_port
 from toxiguard.serving.local.issuer import LocalIssuer
 
@@ -37,7 +40,6 @@ MODEL_START_TIMEOUT_SECONDS = 180
 # The development token the start-up banner hands the page (in its URL fragment) with the local issuer.
 PAGE_TOKEN_USER = "developer"
 PAGE_TOKEN_TTL_SECONDS = 8 * 3600
-REVIEWS_DB_NAME = "reviews.sqlite3"
 REVIEW_PAGE = "review.html"  # the review queue, next to the page (frontend/)
 # Locally the queue fills unless REVIEWS_STORE_DEFAULT says otherwise (on AWS storing is off unless configured).
 LOCAL_STORE_DEFAULT = "true"
@@ -63,6 +65,8 @@ class StackSettings:
     allow_open: bool = False  # serve without tokens on an address other machines can reach
     payload_format: str = "2.0"  # the event the handler gets: HTTP API (2.0) or REST API (1.0)
     reviews_db: Path = DEFAULT_DATA_DIR / REVIEWS_DB_NAME  # the review queue's SQLite file (REVIEWS_DB)
+    # MODEL_BLOCK_THRESHOLDS: label -> block threshold or None, merged over the manifest's; empty = the manifest's.
+    block_threshold_overrides: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StackSettings:
@@ -80,7 +84,8 @@ class StackSettings:
             auth=AuthSettings.from_env(env),
             allow_open=_flag(env, "AUTH_ALLOW_OPEN"),
             payload_format=_payload_format(env),
-            reviews_db=_reviews_db(env),
+            reviews_db=reviews_db_path(env),
+            block_threshold_overrides=_block_threshold_overrides(env),
         )
 
 
@@ -91,18 +96,32 @@ def _port(env, name: str, default: int) -> int:
         raise StackError(f"{name}={exc}") from None
 
 
-def _reviews_db(env) -> Path:
-    """REVIEWS_DB, else reviews.sqlite3 in the data directory (TOXIGUARD_DATA_DIR, else .toxiguard/)."""
-    if env.get("REVIEWS_DB", "").strip():
-        return Path(env["REVIEWS_DB"].strip())
-    return Path(env.get("TOXIGUARD_DATA_DIR", "").strip() or DEFAULT_DATA_DIR) / REVIEWS_DB_NAME
-
-
 def _payload_format(env) -> str:
     value = env.get("API_PAYLOAD_FORMAT", "2.0").strip()
     if value not in EVENT_FORMATS:
         raise StackError(f"API_PAYLOAD_FORMAT={value!r}: use 2.0 (HTTP API, as deployed) or 1.0 (REST API)")
     return value
+
+
+def _block_threshold_overrides(env) -> dict:
+    raw = env.get("MODEL_BLOCK_THRESHOLDS", "").strip()
+    try:
+        overrides = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        overrides = None
+    if not isinstance(overrides, dict):
+        raise StackError(f"MODEL_BLOCK_THRESHOLDS={raw!r} is not a JSON object of label -> number or null")
+    return overrides
+
+
+def block_thresholds_setting(manifest: dict, overrides: dict) -> dict[str, float | None]:
+    """The block thresholds the handler gets: the overrides merged over the manifest's, checked against its labels
+    and review thresholds."""
+    block_thresholds = {**manifest_block_thresholds(manifest), **overrides}
+    problem = block_thresholds_problem(block_thresholds, manifest["thresholds"])
+    if problem:
+        raise StackError(f"MODEL_BLOCK_THRESHOLDS merged over the manifest's block thresholds {problem}")
+    return block_thresholds
 
 
 def _flag(env, name: str) -> bool:
@@ -134,15 +153,21 @@ def check_exposure(settings: StackSettings) -> None:
 
 
 def handler_environment(
-    manifest: dict, model_url: str, endpoint_name: str, reviews_db: Path | None = None
+    manifest: dict,
+    model_url: str,
+    endpoint_name: str,
+    reviews_db: Path | None = None,
+    block_threshold_overrides: dict | None = None,
 ) -> dict[str, str]:
-    """What the Lambda functions' configuration holds on AWS, with the runtime endpoint pointed at `model_url` and,
-    given `reviews_db`, the review store at that SQLite file instead of a DynamoDB table."""
+    """What the Lambda functions' configuration holds on AWS, with the runtime endpoint pointed at `model_url`, the
+    block thresholds merged as `block_thresholds_setting` says and, given `reviews_db`, the review store at that
+    SQLite file instead of a DynamoDB table."""
     environment = {
         "SAGEMAKER_ENDPOINT_NAME": endpoint_name,
         "MODEL_VERSION": manifest["version"],
         "MODEL_LABELS": ",".join(manifest["labels"]),
         "MODEL_THRESHOLDS": json.dumps(manifest["thresholds"]),
+        "MODEL_BLOCK_THRESHOLDS": json.dumps(block_thresholds_setting(manifest, block_threshold_overrides or {})),
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": model_url,
         # boto3 signs every call; the local server checks the signature's presence, not the key.
         "AWS_ACCESS_KEY_ID": "local",
@@ -197,11 +222,14 @@ class LocalStack:
     def start(self) -> LocalStack:
         s = self.settings
         check_exposure(s)
+        block_thresholds_setting(self.manifest, s.block_threshold_overrides)  # fail before the model loads
         ensure_port_free(s.gateway_host, s.gateway_port, "GATEWAY_PORT")
         ensure_port_free(s.model_host, s.model_port, "MODEL_SERVER_PORT")
         try:
             self.model_url = self._start_model_server()
-            environment = handler_environment(self.manifest, self.model_url, s.endpoint_name, s.reviews_db)
+            environment = handler_environment(
+                self.manifest, self.model_url, s.endpoint_name, s.reviews_db, s.block_threshold_overrides
+            )
             self._gateway = Gateway(
                 environment,
                 s.gateway_host,
