@@ -155,6 +155,8 @@ def test_scores_every_row_in_order_with_the_models_verdicts(tmp_path, scorer, sh
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert rows[0]["flagged"] == "false" and rows[1]["flagged"] == "true"
     assert "insult" in rows[1]["flagged_labels"].split()
+    assert rows[0]["action"] == "allow" and rows[1]["action"] in ("review", "block")
+    assert summary.blocked == sum(row["action"] == "block" for row in rows)
     assert (summary.rows, summary.scored, summary.flagged, summary.unscored_rows) == (3, 3, 1, [])
 
 
@@ -253,7 +255,7 @@ def test_cli_exit_codes_and_report(tmp_path, capsys, shipped_artifact):
     assert cli.main(["score", str(bad), "--out", str(tmp_path / "b.csv"), *artifact]) == 2
     err = capsys.readouterr().err
     assert (
-        "2 rows, 1 scored, 0 flagged, 1 not scored" in err
+        "2 rows, 1 scored, 0 flagged, 0 blocked, 1 not scored" in err
         and "bad.csv, row 3, column 'comment_text': empty comment text" in err
     )
     assert cli.main(["score", str(tmp_path / "nope.csv"), *artifact]) == 2

@@ -145,8 +145,9 @@ def test_a_bad_block_threshold_override_stops_the_stack_before_the_model_loads(v
         LocalStack(latest_artifact(PROJECT_ROOT / "artifacts"), settings=settings).start()
 
 
-def test_sigterm_stops_gateway_and_model_server_cleanly(shipped_artifact):
-    environment = {**os.environ, "TOXIGUARD_ARTIFACT": str(shipped_artifact.directory), "PYTHONUNBUFFERED": "1"}
+def test_sigterm_stops_gateway_and_model_server_cleanly(shipped_artifact, tmp_path):
+    environment = {**os.environ, "TOXIGUARD_ARTIFACT": str(shipped_artifact.directory), "PYTHONUNBUFFERED": "1",
+                   "TOXIGUARD_DATA_DIR": str(tmp_path)}  # fmt: skip
     command = [sys.executable, "-m", "toxiguard.cli", "serve", "--port", "0", "--model-port", "0"]
     process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

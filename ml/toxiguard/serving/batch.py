@@ -1,7 +1,8 @@
 """`toxiguard score`: score a CSV file of comments, streaming, in batches, keeping every input row.
 
 The file is read row by row and scored a chunk at a time, so memory does not grow with the file. Every input row
-appears in the output, in order, with `score_<label>` for the six labels, `flagged` and `flagged_labels` added; a row
+appears in the output, in order, with `score_<label>` for the six labels, `flagged`, `flagged_labels` and the decision
+policy's `action` (allow, review, block) added; a row
 that cannot be scored (empty text, invalid UTF-8, wrong number of fields, too long for the API, or its request failed
 after the client's retries) keeps its fields, gets a `score_error`, and is reported by row number (the header is row
 1, as in `toxiguard train`'s messages).
@@ -27,7 +28,7 @@ from toxiguard.serving.client import ApiError
 
 log = logging.getLogger("toxiguard.serving.batch")
 
-OUTPUT_COLUMNS = (*(f"score_{label}" for label in LABELS), "flagged", "flagged_labels", "score_error")
+OUTPUT_COLUMNS = (*(f"score_{label}" for label in LABELS), "flagged", "flagged_labels", "action", "score_error")
 MAX_REPORTED_ROWS = 20
 
 
@@ -48,6 +49,7 @@ class ScoreSummary:
     rows: int = 0
     scored: int = 0
     flagged: int = 0
+    blocked: int = 0
     unscored_rows: list[Problem] = dataclasses.field(default_factory=list)  # file, row number, column, why
     api_error: ApiError | None = None  # the first request that failed for good
 
@@ -154,18 +156,21 @@ def _score_chunk(
             # Field-count problems are the row's; every other one is about the text column's value.
             column = None if len(row) != width else header[text_index]
             summary.unscored_rows.append(Problem(str(source), number, column, problem))
-            writer.writerow([*fields, *[""] * len(LABELS), "", "", problem, *surplus])
+            writer.writerow([*fields, *[""] * len(LABELS), "", "", "", problem, *surplus])
             continue
         summary.scored += 1
         summary.flagged += result["flagged"]
+        summary.blocked += result["action"] == "block"
         scores = [f"{result['scores'][label]:.6f}" for label in LABELS]
-        writer.writerow([*fields, *scores, str(result["flagged"]).lower(), " ".join(result["labels"]), ""])
+        flagged, labels = str(result["flagged"]).lower(), " ".join(result["labels"])
+        writer.writerow([*fields, *scores, flagged, labels, result["action"], ""])
 
 
 def report(source: Path, target: Path, summary: ScoreSummary, model_version: str) -> None:
     """Human summary on stderr: counts, and the first rows not scored by number."""
     print(
         f"{source} -> {target}: {summary.rows} rows, {summary.scored} scored, {summary.flagged} flagged, "
+        f"{summary.blocked} blocked, "
         f"{len(summary.unscored_rows)} not scored (model {model_version or 'unknown'})",
         file=sys.stderr,
     )
