@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODULES = ("private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "auth", "stack")
+MODULES = (
+    "private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "auth", "reviews_table", "stack",
+)  # fmt: skip
 ENVIRONMENTS = ("dev", "prod")
 
 REFERENCE = re.compile(r"^\$\{([^{}]*)\}$")  # a value that is exactly one reference: "${var.x}"
