@@ -473,9 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="upload an artifact to S3 behind a quality gate; print Terraform's values",
                        description="Check a packaged model, compare its validation ROC-AUC with the newest "
                        "published model's, upload model.tar.gz then manifest.json to s3://BUCKET/models/<version>/ "
-                       "(never overwriting) and print model_version, model_labels and model_thresholds for "
-                       "Terraform. Exit codes: 1 missing file, existing version or AWS error; 2 invalid artifact; "
-                       "3 quality gate refused.")  # fmt: skip
+                       "(never overwriting) and print model_version, model_labels, model_thresholds and "
+                       "model_block_thresholds for Terraform. Exit codes: 1 missing file, existing version or AWS "
+                       "error; 2 invalid artifact; 3 quality gate refused.")  # fmt: skip
     p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
     aws_options(p)
     p.add_argument("--baseline-version", metavar="VERSION",

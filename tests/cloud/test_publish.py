@@ -72,20 +72,32 @@ def test_cli_prints_terraform_values_and_writes_tfvars(session, tmp_path, capsys
     tfvars = tmp_path / "out" / "model.auto.tfvars.json"
     assert cli_publish(artifact, "--tfvars-out", str(tfvars)) == 0
 
+    block_thresholds = publish.terraform_values(SHIPPED_MANIFEST)["model_block_thresholds"]
     expected = {
         "model_version": V1,
         "model_thresholds": SHIPPED_MANIFEST["thresholds"],
+        "model_block_thresholds": block_thresholds,
         "model_labels": SHIPPED_MANIFEST["labels"],
     }
     written = json.loads(tfvars.read_text())
     assert written == expected
-    assert list(written) == ["model_version", "model_thresholds", "model_labels"]
-    assert list(written["model_thresholds"]) == SHIPPED_MANIFEST["labels"]
+    assert list(written) == ["model_version", "model_thresholds", "model_block_thresholds", "model_labels"]
+    assert list(written["model_thresholds"]) == list(written["model_block_thresholds"]) == SHIPPED_MANIFEST["labels"]
     out = capsys.readouterr().out
     assert f"published s3://{BUCKET}/models/{V1}/model.tar.gz" in out
-    assert f'model_version    = "{V1}"' in out
-    assert f"model_labels     = {json.dumps(SHIPPED_MANIFEST['labels'])}" in out
-    assert f"model_thresholds = {json.dumps(SHIPPED_MANIFEST['thresholds'])}" in out
+    assert f'model_version          = "{V1}"' in out
+    assert f"model_labels           = {json.dumps(SHIPPED_MANIFEST['labels'])}" in out
+    assert f"model_thresholds       = {json.dumps(SHIPPED_MANIFEST['thresholds'])}" in out
+    assert f"model_block_thresholds = {json.dumps(block_thresholds)}" in out
+
+
+def test_terraform_values_hold_a_block_threshold_for_every_label():
+    """Labels the manifest leaves out, or a manifest from before block thresholds, never block: null for Terraform."""
+    labels = SHIPPED_MANIFEST["labels"]
+    manifest = {**SHIPPED_MANIFEST, "block_thresholds": {"threat": 0.9}}
+    assert publish.terraform_values(manifest)["model_block_thresholds"] == {**dict.fromkeys(labels), "threat": 0.9}
+    old = {key: value for key, value in SHIPPED_MANIFEST.items() if key != "block_thresholds"}
+    assert publish.terraform_values(old)["model_block_thresholds"] == dict.fromkeys(labels)
 
 
 def test_publishing_the_identical_artifact_again_uploads_nothing_and_succeeds(session, tmp_path, capsys):

@@ -94,7 +94,7 @@ def test_unformatted_file_is_caught(tmp_path):
 # fault => (directory, pattern, replacement, the rule that must catch it, what its new violation says)
 AUTH_FAULTS = {
     "scoring route left public": (
-        "modules/api", r'"POST /v1/moderate" = \["moderate"\]', '"POST /v1/moderate" = []',
+        "modules/api", r'("POST /v1/moderate" += \{ function = "scoring", scopes = )\["moderate"\]', r"\1[]",
         check_api_authorization, "'POST /v1/moderate' demands no scope",
     ),
     "routes without the authorizer": (

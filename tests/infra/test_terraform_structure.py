@@ -33,8 +33,8 @@ def test_rule_holds(terraform_tree, rule):
 def test_the_local_gateway_authorizes_the_routes_the_api_module_declares(terraform_tree):
     """One route table in two languages: the local authorizer's (Python) and API Gateway's (Terraform)."""
     declared = {
-        key: {f"{RESOURCE_SERVER}/{name}" for name in scope_names}
-        for key, (_, scope_names) in api_route_table(terraform_tree).items()
+        key: {f"{RESOURCE_SERVER}/{name}" for name in route["scopes"]}
+        for key, (_, route) in api_route_table(terraform_tree).items()
     }
     assert declared == {key: set(scopes) for key, scopes in ROUTE_SCOPES.items()}
 

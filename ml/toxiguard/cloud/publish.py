@@ -281,10 +281,13 @@ def put_manifest(s3, bucket: str, artifact: ArtifactFiles) -> None:
 
 
 def terraform_values(manifest: dict) -> dict:
-    """The env roots' inputs, named as they are: `terraform plan -var-file=<this as .tfvars.json>`."""
+    """The env roots' inputs, named as they are: `terraform plan -var-file=<this as .tfvars.json>`. Every label has a
+    block threshold, null where the manifest has none (a manifest from before block thresholds: nothing blocks)."""
+    block_thresholds = manifest.get("block_thresholds") or {}
     return {
         "model_version": manifest["version"],
         "model_thresholds": {label: manifest["thresholds"][label] for label in manifest["labels"]},
+        "model_block_thresholds": {label: block_thresholds.get(label) for label in manifest["labels"]},
         "model_labels": list(manifest["labels"]),
     }
 

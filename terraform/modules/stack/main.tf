@@ -4,11 +4,12 @@ locals {
   name = "${var.project}-${var.environment}"
 
   # Names fixed before their resources exist. The endpoint's blue/green deployment rolls back on monitoring's
-  # alarms, and the function is created after the endpoint, so monitoring must take both names as strings:
+  # alarms, and the functions are created after the endpoint, so monitoring must take these names as strings:
   # module.model_endpoint.endpoint_name or module.api.lambda_function_name there would be a dependency cycle
   # (endpoint -> alarms -> function -> endpoint; Terraform orders whole resources, not single for_each instances).
-  endpoint_name        = local.name
-  lambda_function_name = local.name
+  endpoint_name         = local.name
+  lambda_function_name  = local.name
+  reviews_function_name = "${local.name}-reviews"
 
   # Known before the first apply (publish uploads here), unique across accounts.
   artifact_bucket_name = "${local.name}-artifacts-${data.aws_caller_identity.current.account_id}"
@@ -57,8 +58,9 @@ module "model_endpoint" {
 module "api" {
   source = "../api"
 
-  name               = local.lambda_function_name
-  lambda_source_file = "${path.module}/../../../lambda/handler.py"
+  name                  = local.lambda_function_name
+  reviews_function_name = local.reviews_function_name
+  lambda_source_dir     = "${path.module}/../../../lambda"
 
   # From the endpoint module, so the function is created (and updated) after the endpoint.
   endpoint_name    = module.model_endpoint.endpoint_name
@@ -66,6 +68,18 @@ module "api" {
   model_version    = var.model_version
   model_labels     = var.model_labels
   model_thresholds = var.model_thresholds
+  # The manifest's block thresholds, with this environment's overrides over them.
+  model_block_thresholds = merge(var.model_block_thresholds, var.block_thresholds)
+
+  # Both functions' roles are scoped to this table, its index and its key.
+  reviews_table = {
+    table_name  = module.reviews_table.table_name
+    table_arn   = module.reviews_table.table_arn
+    index_arn   = module.reviews_table.index_arn
+    kms_key_arn = module.reviews_table.kms_key_arn
+  }
+  reviews_store_default = var.reviews_store_default
+  reviews_ttl_days      = var.reviews_ttl_days
 
   # The site's origin, not "*": the browser may call the API from the page only.
   allowed_origins        = concat([module.site.site_origin], var.extra_allowed_origins)
@@ -104,6 +118,20 @@ module "site" {
   # Everything in the site bucket is generated from the repository, so destroying it loses nothing.
   force_destroy = true
   tags          = var.tags
+}
+
+################################################################################
+# Review queue
+################################################################################
+
+module "reviews_table" {
+  source = "../reviews_table"
+
+  name                = "${local.name}-reviews"
+  deletion_protection = var.reviews_deletion_protection
+  # The monitoring module's topic (null without one): its policy takes alarms named <project>-<environment>-*.
+  alarm_topic_arn = module.monitoring.sns_topic_arn
+  tags            = var.tags
 }
 
 ################################################################################

@@ -112,6 +112,20 @@ def resolve_local(tree: Tree, directory: str, value):
     return value
 
 
+def each_value(tree: Tree, block: Block, value) -> dict[str, object]:
+    """`value`, an attribute of `block`, for each instance by key: with for_each over a literal map (written out or in
+    a local), "${each.value.<name>}" is that instance's <name> and any other value the same for all; {"": value} for a
+    block without one."""
+    instances = resolve_local(tree, block.directory, block.body.get("for_each"))
+    if not isinstance(instances, dict):
+        return {"": value}
+    target = reference(value) or ""
+    if not target.startswith("each.value."):
+        return dict.fromkeys(instances, value)
+    name = target.removeprefix("each.value.")
+    return {key: instance.get(name) if isinstance(instance, dict) else None for key, instance in instances.items()}
+
+
 def as_list(value) -> list:
     if value is None:
         return []
