@@ -140,9 +140,9 @@ def test_a_metric_renamed_in_the_monitoring_module_alone_is_caught(tmp_path):
     )
     text = text.replace('"FlaggedTexts"', '"FlaggedComments"').replace(requests, '"Requests", "Service", var.name')
     main.write_text(text, encoding="utf-8")
-    metrics = HandlerMetrics.read(PROJECT_ROOT / "lambda" / "handler.py")
+    metrics = HandlerMetrics.read(PROJECT_ROOT / "lambda")
     violations = "\n".join(check_handler_metrics(parse_terraform(copy), metrics))
-    unknown = "aws_cloudwatch_dashboard.this: metric 'FlaggedComments', which lambda/handler.py does not emit"
+    unknown = "aws_cloudwatch_dashboard.this: metric 'FlaggedComments', which lambda/ does not emit"
     assert unknown in violations
     assert "aws_cloudwatch_metric_alarm.flagged_share_anomaly: metric 'FlaggedComments'" in violations
     assert "does not show 'FlaggedTexts'" in violations

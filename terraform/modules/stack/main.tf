@@ -157,14 +157,18 @@ module "auth" {
 module "monitoring" {
   source = "../monitoring"
 
-  name                 = local.name
-  api_id               = module.api.api_id
-  api_stage            = module.api.stage_name
-  lambda_function_name = local.lambda_function_name
-  endpoint_name        = local.endpoint_name
-  variant_name         = module.model_endpoint.variant_name
-  metrics_service      = local.lambda_function_name # the handler's Service dimension: its function's name by default
-  model_labels         = var.model_labels
-  alarm_email          = var.alarm_email
-  tags                 = var.tags
+  name                  = local.name
+  api_id                = module.api.api_id
+  api_stage             = module.api.stage_name
+  lambda_function_name  = local.lambda_function_name
+  reviews_function_name = local.reviews_function_name
+  reviews_table_name    = module.reviews_table.table_name
+  endpoint_name         = local.endpoint_name
+  variant_name          = module.model_endpoint.variant_name
+  # Both functions' Service dimension: the scoring function's name (its default; the api module gives the reviews
+  # function the same).
+  metrics_service = local.lambda_function_name
+  model_labels    = var.model_labels
+  alarm_email     = var.alarm_email
+  tags            = var.tags
 }
