@@ -264,9 +264,10 @@ resource "aws_cloudwatch_metric_alarm" "review_store_failures" {
 # Dashboard
 ################################################################################
 
-# Five rows on the 24-column grid: traffic, latency and errors; flag rates; the flag-rate alarm and API Gateway's
-# errors; the SageMaker endpoint; the review queue. Handler metrics are per minute except the flag rates, which use
-# the alarm's period, and the review queue's, which use five minutes.
+# Six rows on the 24-column grid: traffic, latency and errors; flag rates; the flag-rate alarm and API Gateway's
+# errors; the SageMaker endpoint; the review queue (stored, the reviews function, the table); the moderators' work.
+# The functions' metrics are per minute except the flag rates, which use the alarm's period, and the review queue's
+# counts, which use five minutes.
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name
 
@@ -485,6 +486,43 @@ resource "aws_cloudwatch_dashboard" "this" {
             for name in ["ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents", "WriteThrottleEvents"] :
             ["AWS/DynamoDB", name, "TableName", var.reviews_table_name]
           ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 0
+        y      = 30
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Moderators per 5 minutes: decisions and queue pages"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = local.review_period_seconds
+          metrics = [
+            [local.metrics_namespace, "Decisions", "Service", var.metrics_service, { label = "decisions recorded" }],
+            [local.metrics_namespace, "DecisionConflicts", "Service", var.metrics_service, { label = "decisions too late (another moderator's first)" }],
+            [local.metrics_namespace, "ReviewsListed", "Service", var.metrics_service, { label = "items listed" }],
+          ]
+          yAxis = { left = { min = 0, showUnits = false } }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 12
+        y      = 30
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Review store latency (ms): the reviews function's table calls per request"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          period = local.period_seconds
+          metrics = [
+            for stat in local.latency_percentiles : [local.metrics_namespace, "StoreLatency", "Service", var.metrics_service, { stat = stat, label = stat }]
+          ]
+          yAxis = { left = { min = 0, label = "ms", showUnits = false } }
         }
       },
     ]
