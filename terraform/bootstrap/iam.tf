@@ -299,6 +299,18 @@ data "aws_iam_policy_document" "read" {
     resources = ["*"]
   }
 
+  # The review queue's table: what refreshing it reads (its description, PITR, TTL and tags), never its items.
+  statement {
+    sid = "DynamoDbRead"
+    actions = [
+      "dynamodb:DescribeTable",
+      "dynamodb:DescribeContinuousBackups",
+      "dynamodb:DescribeTimeToLive",
+      "dynamodb:ListTagsOfResource",
+    ]
+    resources = [each.value.tables]
+  }
+
   statement {
     sid       = "AutoScalingReadTags"
     actions   = ["application-autoscaling:ListTagsForResource"]
@@ -538,11 +550,57 @@ data "aws_iam_policy_document" "deploy_serving" {
     }
   }
 
+  # Creating a table encrypted with a customer managed key: DynamoDB creates the grants it uses the key with, on behalf
+  # of the caller (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/encryption.howitworks.html), so
+  # only through DynamoDB, only grants for an AWS resource, and only on this environment's keys.
+  statement {
+    sid       = "KmsGrantsForEnvironmentTables"
+    actions   = ["kms:CreateGrant"]
+    resources = [local.kms_keys]
+
+    dynamic "condition" {
+      for_each = { "aws:ResourceTag/Project" = var.project, "aws:ResourceTag/Environment" = each.key }
+
+      content {
+        test     = "StringEquals"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+
   # An alias operation is authorized on the alias and on its key (above).
   statement {
     sid       = "KmsAliases"
     actions   = ["kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias"]
     resources = [each.value.aliases]
+  }
+
+  # The review queue's table and its settings; items are the functions' business, not the deployment's.
+  statement {
+    sid = "DynamoDbTablesWrite"
+    actions = [
+      "dynamodb:CreateTable",
+      "dynamodb:UpdateTable",
+      "dynamodb:DeleteTable",
+      "dynamodb:UpdateTimeToLive",
+      "dynamodb:UpdateContinuousBackups",
+      "dynamodb:TagResource",
+      "dynamodb:UntagResource",
+    ]
+    resources = [each.value.tables]
   }
 
   statement {
@@ -964,9 +1022,9 @@ data "aws_iam_policy_document" "deploy_iam" {
 ################################################################################
 
 # The stack's Lambda function and SageMaker endpoint roles (modules/api, modules/model_endpoint) each hold a narrower
-# inline policy of their own; the boundary caps every role of the environment at what those roles, and the review
-# queue's table to come, need of the environment's own resources, whatever policy a deploy role writes. No IAM, STS or
-# Organizations action: a role under it can neither create nor assume anything.
+# inline policy of their own; the boundary caps every role of the environment at what those roles need of the
+# environment's own resources (the review queue's table and its key among them), whatever policy a deploy role writes.
+# No IAM, STS or Organizations action: a role under it can neither create nor assume anything.
 data "aws_iam_policy_document" "permissions_boundary" {
   for_each = local.scopes
 
@@ -1092,7 +1150,7 @@ locals {
         env         = env
         name        = "deploy-serving"
         document    = data.aws_iam_policy_document.deploy_serving[env].json
-        description = "Apply ${env}'s root: state, SageMaker endpoint and its scaling, Lambda, logs, alarms, topic and key (${env}'s only)."
+        description = "Apply ${env}'s root: state, SageMaker endpoint and its scaling, Lambda, logs, alarms, topic, review table and keys (${env}'s only)."
       }
       "${env}/deploy-web" = {
         env         = env

@@ -230,12 +230,26 @@ COGNITO_MANAGE = (
             '"deploy-iam"]',
             ("deploy/prod role may not", "CreateUserPool"),
         ),
+        # The review table's TTL could not be set: the table's first apply would fail half-way.
+        (
+            "bootstrap",
+            r'^\s*"dynamodb:UpdateTimeToLive",\n',
+            "",
+            ("deploy/dev role may not", "dynamodb:UpdateTimeToLive"),
+        ),
+        # The plan role could not refresh the table's point-in-time recovery.
+        (
+            "bootstrap",
+            r'^\s*"dynamodb:DescribeContinuousBackups",\n',
+            "",
+            ("plan/prod role may not", "dynamodb:DescribeContinuousBackups"),
+        ),
         # A module starts using a resource type nobody gave the deploy roles permissions for.
         (
             "modules/monitoring",
             r"\Z",
-            '\nresource "aws_dynamodb_table" "review" {\n  name = var.name\n}\n',
-            ("aws_dynamodb_table has no row in PROVIDER_ACTIONS",),
+            '\nresource "aws_sqs_queue" "dead_letters" {\n  name = var.name\n}\n',
+            ("aws_sqs_queue has no row in PROVIDER_ACTIONS",),
         ),
     ],
     ids=[
@@ -243,6 +257,8 @@ COGNITO_MANAGE = (
         "client-read-removed",
         "dashboard-write-removed",
         "policy-not-attached",
+        "table-ttl-removed",
+        "table-backups-read-removed",
         "new-type",
     ],
 )

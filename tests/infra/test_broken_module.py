@@ -94,7 +94,7 @@ def test_unformatted_file_is_caught(tmp_path):
 # fault => (directory, pattern, replacement, the rule that must catch it, what its new violation says)
 AUTH_FAULTS = {
     "scoring route left public": (
-        "modules/api", r'"POST /v1/moderate" = \["moderate"\]', '"POST /v1/moderate" = []',
+        "modules/api", r'("POST /v1/moderate" += \{ function = "scoring", scopes = )\["moderate"\]', r"\1[]",
         check_api_authorization, "'POST /v1/moderate' demands no scope",
     ),
     "routes without the authorizer": (
@@ -140,9 +140,9 @@ def test_a_metric_renamed_in_the_monitoring_module_alone_is_caught(tmp_path):
     )
     text = text.replace('"FlaggedTexts"', '"FlaggedComments"').replace(requests, '"Requests", "Service", var.name')
     main.write_text(text, encoding="utf-8")
-    metrics = HandlerMetrics.read(PROJECT_ROOT / "lambda" / "handler.py")
+    metrics = HandlerMetrics.read(PROJECT_ROOT / "lambda")
     violations = "\n".join(check_handler_metrics(parse_terraform(copy), metrics))
-    unknown = "aws_cloudwatch_dashboard.this: metric 'FlaggedComments', which lambda/handler.py does not emit"
+    unknown = "aws_cloudwatch_dashboard.this: metric 'FlaggedComments', which lambda/ does not emit"
     assert unknown in violations
     assert "aws_cloudwatch_metric_alarm.flagged_share_anomaly: metric 'FlaggedComments'" in violations
     assert "does not show 'FlaggedTexts'" in violations

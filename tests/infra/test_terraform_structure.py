@@ -21,7 +21,7 @@ from .rules import (
     evaluate_condition,
 )
 
-HANDLER_FILE = PROJECT_ROOT / "lambda" / "handler.py"
+LAMBDA_DIR = PROJECT_ROOT / "lambda"
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__.removeprefix("check_"))
@@ -33,8 +33,8 @@ def test_rule_holds(terraform_tree, rule):
 def test_the_local_gateway_authorizes_the_routes_the_api_module_declares(terraform_tree):
     """One route table in two languages: the local authorizer's (Python) and API Gateway's (Terraform)."""
     declared = {
-        key: {f"{RESOURCE_SERVER}/{name}" for name in scope_names}
-        for key, (_, scope_names) in api_route_table(terraform_tree).items()
+        key: {f"{RESOURCE_SERVER}/{name}" for name in route["scopes"]}
+        for key, (_, route) in api_route_table(terraform_tree).items()
     }
     assert declared == {key: set(scopes) for key, scopes in ROUTE_SCOPES.items()}
 
@@ -110,21 +110,21 @@ def test_validation_conditions_are_evaluated_with_hcl_precedence(condition, expe
 
 
 def test_the_dashboard_and_the_flag_rate_alarm_use_exactly_the_handlers_metrics(terraform_tree):
-    metrics = HandlerMetrics.read(HANDLER_FILE)
+    metrics = HandlerMetrics.read(LAMBDA_DIR)
     assert {"Requests", "FlaggedTexts", "TextsScored"} <= metrics.names and metrics.flag_prefix == "Flags_"
     violations = check_handler_metrics(terraform_tree, metrics)
     assert not violations, "\n".join(violations)
 
 
 def test_a_metric_renamed_in_the_handler_alone_is_caught(terraform_tree):
-    """As if lambda/handler.py renamed HealthProbeCalls and added a metric: the dashboard lags behind both."""
-    metrics = HandlerMetrics.read(HANDLER_FILE)
+    """As if the functions renamed HealthProbeCalls and added a metric: the dashboard lags behind both."""
+    metrics = HandlerMetrics.read(LAMBDA_DIR)
     renamed = dataclasses.replace(metrics, names=(metrics.names - {"HealthProbeCalls"}) | {"EndpointProbes"})
     violations = check_handler_metrics(terraform_tree, renamed)
-    assert any("'HealthProbeCalls', which lambda/handler.py does not emit" in violation for violation in violations)
+    assert any("'HealthProbeCalls', which lambda/ does not emit" in violation for violation in violations)
     assert any("does not show 'EndpointProbes'" in violation for violation in violations), violations
 
 
 def test_another_namespace_in_the_handler_is_caught(terraform_tree):
-    metrics = dataclasses.replace(HandlerMetrics.read(HANDLER_FILE), namespace="moderation")
+    metrics = dataclasses.replace(HandlerMetrics.read(LAMBDA_DIR), namespace="moderation")
     assert "the handler's namespace is 'moderation'" in "\n".join(check_handler_metrics(terraform_tree, metrics))

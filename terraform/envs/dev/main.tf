@@ -21,13 +21,17 @@ provider "aws" {
 module "stack" {
   source = "../../modules/stack"
 
-  project               = var.project
-  environment           = local.environment
-  model_version         = var.model_version
-  model_labels          = var.model_labels
-  model_thresholds      = var.model_thresholds
-  alarm_email           = var.alarm_email
-  extra_allowed_origins = var.extra_allowed_origins
+  project                = var.project
+  environment            = local.environment
+  model_version          = var.model_version
+  model_labels           = var.model_labels
+  model_thresholds       = var.model_thresholds
+  model_block_thresholds = var.model_block_thresholds
+  block_thresholds       = var.block_thresholds
+  reviews_store_default  = var.reviews_store_default
+  reviews_ttl_days       = var.reviews_ttl_days
+  alarm_email            = var.alarm_email
+  extra_allowed_origins  = var.extra_allowed_origins
 
   auth                     = var.auth
   auth_domain_prefix       = var.auth_domain_prefix
@@ -47,8 +51,9 @@ module "stack" {
   api_throttling_burst_limit = 40
   log_retention_days         = 14
 
-  # A throwaway environment: destroy may delete the published models with the bucket (and the user pool its
-  # accounts, when auth = "jwt").
-  force_destroy_artifacts  = true
-  auth_deletion_protection = false
+  # A throwaway environment: destroy may delete the published models with the bucket, the review queue with its
+  # items (and the user pool its accounts, when auth = "jwt").
+  force_destroy_artifacts     = true
+  auth_deletion_protection    = false
+  reviews_deletion_protection = false
 }

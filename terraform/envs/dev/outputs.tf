@@ -1,7 +1,7 @@
 # What users, the smoke test and the deploy workflow read (terraform output -raw <name>).
 
 output "api_url" {
-  description = "Base URL of the moderation API (POST /v1/moderate, GET /v1/health)."
+  description = "Base URL of the moderation API (POST /v1/moderate, GET /v1/health, /v1/reviews)."
   value       = module.stack.api_url
 }
 
@@ -21,8 +21,18 @@ output "artifact_bucket_name" {
 }
 
 output "lambda_function_name" {
-  description = "Name of the API's Lambda function."
+  description = "Name of the API's scoring function."
   value       = module.stack.lambda_function_name
+}
+
+output "reviews_function_name" {
+  description = "Name of the reviews function (the moderators' queue)."
+  value       = module.stack.reviews_function_name
+}
+
+output "reviews_table_name" {
+  description = "DynamoDB table of the review queue (toxiguard export-decisions --table <name>)."
+  value       = module.stack.reviews_table_name
 }
 
 output "site_bucket_name" {

@@ -39,6 +39,34 @@ variable "model_thresholds" {
   type        = map(number)
 }
 
+variable "model_block_thresholds" {
+  description = "Per-label block thresholds of that version (manifest \"block_thresholds\"): a number from the label's review threshold to 1, or null (never blocks by itself). {}: nothing blocks."
+  type        = map(number)
+  default     = {}
+}
+
+################################################################################
+# Moderation policy and review queue of dev
+################################################################################
+
+variable "block_thresholds" {
+  description = "dev's block thresholds by label, over the manifest's: a number from the label's review threshold to 1, or null to never block on that label. {} keeps the manifest's."
+  type        = map(number)
+  default     = {}
+}
+
+variable "reviews_store_default" {
+  description = "Whether moderation requests without a store field queue their review and block results for moderators."
+  type        = bool
+  default     = false
+}
+
+variable "reviews_ttl_days" {
+  description = "Days a review item stays in the queue, decided or not, before it is deleted (1-365)."
+  type        = number
+  default     = 30
+}
+
 ################################################################################
 # Operations
 ################################################################################

@@ -21,13 +21,17 @@ provider "aws" {
 module "stack" {
   source = "../../modules/stack"
 
-  project               = var.project
-  environment           = local.environment
-  model_version         = var.model_version
-  model_labels          = var.model_labels
-  model_thresholds      = var.model_thresholds
-  alarm_email           = var.alarm_email
-  extra_allowed_origins = var.extra_allowed_origins
+  project                = var.project
+  environment            = local.environment
+  model_version          = var.model_version
+  model_labels           = var.model_labels
+  model_thresholds       = var.model_thresholds
+  model_block_thresholds = var.model_block_thresholds
+  block_thresholds       = var.block_thresholds
+  reviews_store_default  = var.reviews_store_default
+  reviews_ttl_days       = var.reviews_ttl_days
+  alarm_email            = var.alarm_email
+  extra_allowed_origins  = var.extra_allowed_origins
 
   auth                      = var.auth
   auth_domain_prefix        = var.auth_domain_prefix
@@ -52,8 +56,9 @@ module "stack" {
   api_throttling_burst_limit = 400
   log_retention_days         = 90
 
-  # Published models and moderators' accounts outlive a destroy: it stops at the artifact bucket while it holds any,
-  # and at the user pool until its deletion protection is turned off.
-  force_destroy_artifacts  = false
-  auth_deletion_protection = true
+  # Published models, moderators' accounts and their decisions outlive a destroy: it stops at the artifact bucket
+  # while it holds any, and at the user pool and the review queue's table until their deletion protection is off.
+  force_destroy_artifacts     = false
+  auth_deletion_protection    = true
+  reviews_deletion_protection = true
 }

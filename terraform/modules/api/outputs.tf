@@ -23,25 +23,45 @@ output "access_log_group_name" {
 }
 
 ################################################################################
-# Lambda function
+# Lambda functions
 ################################################################################
 
 output "lambda_function_name" {
-  description = "Name of the Lambda function."
-  value       = aws_lambda_function.this.function_name
+  description = "Name of the scoring function (moderation, health, preflights)."
+  value       = aws_lambda_function.this["scoring"].function_name
 }
 
 output "lambda_function_arn" {
-  description = "ARN of the Lambda function."
-  value       = aws_lambda_function.this.arn
+  description = "ARN of the scoring function."
+  value       = aws_lambda_function.this["scoring"].arn
 }
 
 output "lambda_role_arn" {
-  description = "ARN of the function's execution role."
-  value       = aws_iam_role.lambda.arn
+  description = "ARN of the scoring function's execution role."
+  value       = aws_iam_role.lambda["scoring"].arn
 }
 
 output "lambda_log_group_name" {
-  description = "CloudWatch log group of the function."
-  value       = aws_cloudwatch_log_group.lambda.name
+  description = "CloudWatch log group of the scoring function."
+  value       = aws_cloudwatch_log_group.lambda["scoring"].name
+}
+
+output "reviews_function_name" {
+  description = "Name of the reviews function (the moderators' queue)."
+  value       = aws_lambda_function.this["reviews"].function_name
+}
+
+output "reviews_function_arn" {
+  description = "ARN of the reviews function."
+  value       = aws_lambda_function.this["reviews"].arn
+}
+
+output "reviews_role_arn" {
+  description = "ARN of the reviews function's execution role."
+  value       = aws_iam_role.lambda["reviews"].arn
+}
+
+output "reviews_log_group_name" {
+  description = "CloudWatch log group of the reviews function."
+  value       = aws_cloudwatch_log_group.lambda["reviews"].name
 }

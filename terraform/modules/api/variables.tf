@@ -3,7 +3,7 @@
 ################################################################################
 
 variable "name" {
-  description = "Name of the Lambda function and the HTTP API, e.g. \"toxiguard-dev\"; also prefixes the role and log groups."
+  description = "Name of the scoring function and of the HTTP API, e.g. \"toxiguard-dev\"; also prefixes the scoring function's role and the log groups."
   type        = string
 
   validation {
@@ -34,18 +34,34 @@ variable "permissions_boundary" {
 # Lambda function
 ################################################################################
 
-variable "lambda_source_file" {
-  description = "Path to lambda/handler.py; the deployment package is this one file (standard library + boto3 from the runtime)."
+variable "lambda_source_dir" {
+  description = "Path to lambda/: every Python module in it goes into the one deployment package of both functions (standard library + boto3 from the runtime)."
   type        = string
 
   validation {
-    condition     = endswith(var.lambda_source_file, "handler.py") && fileexists(var.lambda_source_file)
-    error_message = "lambda_source_file must be an existing file named handler.py (entry point handler.lambda_handler)."
+    condition     = fileexists("${var.lambda_source_dir}/handler.py") && fileexists("${var.lambda_source_dir}/reviews.py")
+    error_message = "lambda_source_dir must be a directory holding handler.py and reviews.py (entry points handler.lambda_handler and reviews.lambda_handler)."
+  }
+}
+
+variable "reviews_function_name" {
+  description = "Name of the reviews function (the moderators' queue, lambda/reviews.py), e.g. \"toxiguard-dev-reviews\"; also prefixes its role and log group."
+  type        = string
+
+  validation {
+    # Its role is "<name>-lambda" and IAM role names stop at 64 characters.
+    condition     = can(regex("^[a-zA-Z0-9][a-zA-Z0-9-]{0,56}$", var.reviews_function_name))
+    error_message = "reviews_function_name must be 1-57 letters, digits or hyphens, starting with a letter or digit."
+  }
+
+  validation {
+    condition     = var.reviews_function_name != var.name
+    error_message = "reviews_function_name must differ from name, the scoring function's name."
   }
 }
 
 variable "memory_size" {
-  description = "Memory of the function in MB (CPU scales with it)."
+  description = "Memory of each function in MB (CPU scales with it)."
   type        = number
   default     = 256
 
@@ -56,7 +72,7 @@ variable "memory_size" {
 }
 
 variable "timeout_seconds" {
-  description = "Function timeout in seconds: must cover the handler's SageMaker retries (3 x (1 s connect + 5 s read) + backoff) and stay under the HTTP API's 30 s integration limit."
+  description = "Timeout of each function in seconds: must cover the handler's SageMaker retries (3 x (1 s connect + 5 s read) + backoff) and stay under the HTTP API's 30 s integration limit."
   type        = number
   default     = 20
 
@@ -68,12 +84,23 @@ variable "timeout_seconds" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions: caps how many requests reach the endpoint at once and keeps the rest of the account's Lambda pool free."
+  description = "Reserved concurrent executions of the scoring function: caps how many requests reach the endpoint at once and keeps the rest of the account's Lambda pool free."
   type        = number
 
   validation {
     condition     = var.reserved_concurrency >= 1 && floor(var.reserved_concurrency) == var.reserved_concurrency
     error_message = "reserved_concurrency must be a whole number >= 1 (0 would disable the function)."
+  }
+}
+
+variable "reviews_reserved_concurrency" {
+  description = "Reserved concurrent executions of the reviews function: moderators' page loads and decisions, a few at a time."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.reviews_reserved_concurrency >= 1 && floor(var.reviews_reserved_concurrency) == var.reviews_reserved_concurrency
+    error_message = "reviews_reserved_concurrency must be a whole number >= 1 (0 would disable the function)."
   }
 }
 
@@ -155,6 +182,69 @@ variable "model_thresholds" {
   validation {
     condition     = sort(keys(var.model_thresholds)) == sort(var.model_labels)
     error_message = "model_thresholds must have exactly the labels of model_labels (the handler refuses to start otherwise)."
+  }
+}
+
+variable "model_block_thresholds" {
+  description = "Per-label block thresholds (MODEL_BLOCK_THRESHOLDS): the manifest's block_thresholds with the environment's overrides merged over them. A label that is missing or null never blocks by itself; each number is from the label's review threshold (model_thresholds) to 1."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for label in keys(var.model_block_thresholds) : contains(var.model_labels, label)])
+    error_message = "model_block_thresholds may only name labels of model_labels."
+  }
+
+  validation {
+    # A block threshold under the review threshold would block what is not even flagged for review.
+    condition     = alltrue([for label, threshold in var.model_block_thresholds : threshold == null ? true : threshold <= 1 && threshold >= lookup(var.model_thresholds, label, 0)])
+    error_message = "Every model_block_thresholds value must be null or a number from that label's review threshold (model_thresholds) to 1."
+  }
+}
+
+################################################################################
+# Review queue
+################################################################################
+
+variable "reviews_table" {
+  description = "The review queue's DynamoDB table (the reviews_table module's outputs): its name (REVIEWS_TABLE of both functions), its ARN (the scoring role may PutItem on it, the reviews role GetItem and UpdateItem), its index's ARN (the reviews role may Query it) and its KMS key's ARN (both roles use it through DynamoDB only)."
+  type = object({
+    table_name  = string
+    table_arn   = string
+    index_arn   = string
+    kms_key_arn = string
+  })
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:[0-9]{12}:table/[a-zA-Z0-9_.-]{3,255}$", var.reviews_table.table_arn)) && endswith(var.reviews_table.table_arn, ":table/${var.reviews_table.table_name}")
+    error_message = "reviews_table.table_arn must be the DynamoDB ARN of the table named reviews_table.table_name (arn:aws:dynamodb:<region>:<account>:table/<name>), not a wildcard."
+  }
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", trimprefix(var.reviews_table.index_arn, "${var.reviews_table.table_arn}/index/"))) && startswith(var.reviews_table.index_arn, "${var.reviews_table.table_arn}/index/")
+    error_message = "reviews_table.index_arn must be an index of that table (<table_arn>/index/<name>), not a wildcard."
+  }
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/(mrk-)?[0-9a-f-]+$", var.reviews_table.kms_key_arn))
+    error_message = "reviews_table.kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), not an alias or a wildcard."
+  }
+}
+
+variable "reviews_store_default" {
+  description = "Whether a moderation request without a store field queues its review and block results for moderators (REVIEWS_STORE_DEFAULT); clients can still ask per request with store: true or false."
+  type        = bool
+  default     = false
+}
+
+variable "reviews_ttl_days" {
+  description = "Days a review item stays in the queue before DynamoDB's TTL deletes it, decided or not (REVIEWS_TTL_DAYS)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.reviews_ttl_days >= 1 && var.reviews_ttl_days <= 365 && floor(var.reviews_ttl_days) == var.reviews_ttl_days
+    error_message = "reviews_ttl_days must be a whole number of days from 1 to 365."
   }
 }
 

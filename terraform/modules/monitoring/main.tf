@@ -11,18 +11,50 @@ locals {
   api_dimensions      = { ApiId = var.api_id, Stage = var.api_stage }
   endpoint_dimensions = { EndpointName = var.endpoint_name, VariantName = var.variant_name }
 
-  # The handler's own metrics (METRICS_NAMESPACE, METRIC_UNITS and FLAG_METRIC_PREFIX in lambda/handler.py), each
-  # published per Service, Errors also per Service and ErrorCode. A structure test holds the names used below to
-  # the ones the handler emits.
+  # The functions' own metrics (METRICS_NAMESPACE, METRIC_UNITS and FLAG_METRIC_PREFIX in the modules of lambda/),
+  # each published per Service, Errors also per Service and ErrorCode. A structure test holds the names used below to
+  # the ones the functions emit.
   metrics_namespace   = "toxiguard"
   service_dimensions  = { Service = var.metrics_service }
   latency_percentiles = ["p50", "p90", "p99"]
+  # The review queue's counts are small: five-minute sums, for its alarm and its graphs alike.
+  review_period_seconds = 300
   # Errors of every ErrorCode that occurred: SEARCH finds the codes, so the dashboard needs no list of them.
   errors_by_code = "SEARCH('{${local.metrics_namespace},ErrorCode,Service} MetricName=\"Errors\" Service=\"${var.metrics_service}\"', 'Sum', ${local.period_seconds})"
 
+  # Errors and throttles of both API functions, by alarm name prefix: "lambda" for the scoring function (the name it
+  # has had since it was the only one), "reviews-lambda" for the reviews function.
+  lambda_functions = { "lambda" = var.lambda_function_name, "reviews-lambda" = var.reviews_function_name }
+  lambda_alarms = merge([
+    for prefix, function_name in local.lambda_functions : {
+      "${prefix}-errors" = {
+        description        = "Lambda ${function_name} failed (unhandled errors or timeouts)."
+        namespace          = "AWS/Lambda"
+        metric_name        = "Errors"
+        dimensions         = { FunctionName = function_name }
+        statistic          = "Sum"
+        extended_statistic = null
+        operator           = "GreaterThanOrEqualToThreshold"
+        threshold          = var.error_count_threshold
+        rollback           = false
+      }
+      "${prefix}-throttles" = {
+        description        = "Lambda ${function_name} is throttled: reserved concurrency exhausted."
+        namespace          = "AWS/Lambda"
+        metric_name        = "Throttles"
+        dimensions         = { FunctionName = function_name }
+        statistic          = "Sum"
+        extended_statistic = null
+        operator           = "GreaterThanOrEqualToThreshold"
+        threshold          = var.error_count_threshold
+        rollback           = false
+      }
+    }
+  ]...)
+
   # Single-metric alarms. rollback = true marks the endpoint's own alarms, which SageMaker watches during
   # blue/green deployments: they must describe the new model's health only, not the API or Lambda around it.
-  metric_alarms = {
+  metric_alarms = merge(local.lambda_alarms, {
     "api-latency-p99" = {
       description        = "p99 latency of the HTTP API above ${var.api_latency_p99_threshold_ms} ms."
       namespace          = "AWS/ApiGateway"
@@ -32,28 +64,6 @@ locals {
       extended_statistic = "p99"
       operator           = "GreaterThanThreshold"
       threshold          = var.api_latency_p99_threshold_ms
-      rollback           = false
-    }
-    "lambda-errors" = {
-      description        = "Lambda ${var.lambda_function_name} failed (unhandled errors or timeouts)."
-      namespace          = "AWS/Lambda"
-      metric_name        = "Errors"
-      dimensions         = { FunctionName = var.lambda_function_name }
-      statistic          = "Sum"
-      extended_statistic = null
-      operator           = "GreaterThanOrEqualToThreshold"
-      threshold          = var.error_count_threshold
-      rollback           = false
-    }
-    "lambda-throttles" = {
-      description        = "Lambda ${var.lambda_function_name} is throttled: reserved concurrency exhausted."
-      namespace          = "AWS/Lambda"
-      metric_name        = "Throttles"
-      dimensions         = { FunctionName = var.lambda_function_name }
-      statistic          = "Sum"
-      extended_statistic = null
-      operator           = "GreaterThanOrEqualToThreshold"
-      threshold          = var.error_count_threshold
       rollback           = false
     }
     "endpoint-model-latency-p99" = {
@@ -90,7 +100,7 @@ locals {
       threshold          = var.error_count_threshold
       rollback           = true
     }
-  }
+  })
 }
 
 ################################################################################
@@ -228,12 +238,36 @@ resource "aws_cloudwatch_metric_alarm" "flagged_share_anomaly" {
   tags = var.tags
 }
 
+# Review items the scoring function could not queue (the handler's ReviewStoreFailures: it answers with
+# "stored": false and the scores, so clients see no error): any at all means moderators miss comments.
+resource "aws_cloudwatch_metric_alarm" "review_store_failures" {
+  alarm_name          = "${var.name}-review-store-failures"
+  alarm_description   = "Review items could not be stored in the review queue (${var.reviews_table_name}): moderators do not see them."
+  namespace           = local.metrics_namespace
+  metric_name         = "ReviewStoreFailures"
+  dimensions          = local.service_dimensions
+  statistic           = "Sum"
+  period              = local.review_period_seconds
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  # Requests that store nothing publish nothing.
+  treat_missing_data = "notBreaching"
+
+  alarm_actions = local.alarm_actions
+  ok_actions    = local.alarm_actions
+
+  tags = var.tags
+}
+
 ################################################################################
 # Dashboard
 ################################################################################
 
-# Four rows on the 24-column grid: traffic, latency and errors; flag rates; the flag-rate alarm and API Gateway's
-# errors; the SageMaker endpoint. Handler metrics are per minute except the flag rates, which use the alarm's period.
+# Six rows on the 24-column grid: traffic, latency and errors; flag rates; the flag-rate alarm and API Gateway's
+# errors; the SageMaker endpoint; the review queue (stored, the reviews function, the table); the moderators' work.
+# The functions' metrics are per minute except the flag rates, which use the alarm's period, and the review queue's
+# counts, which use five minutes.
 resource "aws_cloudwatch_dashboard" "this" {
   dashboard_name = var.name
 
@@ -397,6 +431,98 @@ resource "aws_cloudwatch_dashboard" "this" {
             ["AWS/SageMaker", "ModelLatency", "EndpointName", var.endpoint_name, "VariantName", var.variant_name, { stat = stat, label = stat }]
           ]
           yAxis = { left = { min = 0, label = "microseconds", showUnits = false } }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 0
+        y      = 24
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Review queue: items stored and lost per 5 minutes"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = local.review_period_seconds
+          metrics = [
+            [local.metrics_namespace, "ReviewItemsStored", "Service", var.metrics_service, { label = "stored for moderators" }],
+            [local.metrics_namespace, "ReviewStoreFailures", "Service", var.metrics_service, { label = "not stored (the alarm's value)" }],
+          ]
+          yAxis = { left = { min = 0, showUnits = false } }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 8
+        y      = 24
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Reviews function per minute"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = local.period_seconds
+          metrics = [
+            for name in ["Invocations", "Errors", "Throttles"] :
+            ["AWS/Lambda", name, "FunctionName", var.reviews_function_name]
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 16
+        y      = 24
+        width  = 8
+        height = 6
+        properties = {
+          title  = "Review table per minute: capacity used and throttling"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = local.period_seconds
+          metrics = [
+            for name in ["ConsumedReadCapacityUnits", "ConsumedWriteCapacityUnits", "ReadThrottleEvents", "WriteThrottleEvents"] :
+            ["AWS/DynamoDB", name, "TableName", var.reviews_table_name]
+          ]
+        }
+      },
+      {
+        type   = "metric"
+        x      = 0
+        y      = 30
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Moderators per 5 minutes: decisions and queue pages"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          stat   = "Sum"
+          period = local.review_period_seconds
+          metrics = [
+            [local.metrics_namespace, "Decisions", "Service", var.metrics_service, { label = "decisions recorded" }],
+            [local.metrics_namespace, "DecisionConflicts", "Service", var.metrics_service, { label = "decisions too late (another moderator's first)" }],
+            [local.metrics_namespace, "ReviewsListed", "Service", var.metrics_service, { label = "items listed" }],
+          ]
+          yAxis = { left = { min = 0, showUnits = false } }
+        }
+      },
+      {
+        type   = "metric"
+        x      = 12
+        y      = 30
+        width  = 12
+        height = 6
+        properties = {
+          title  = "Review store latency (ms): the reviews function's table calls per request"
+          region = data.aws_region.current.region
+          view   = "timeSeries"
+          period = local.period_seconds
+          metrics = [
+            for stat in local.latency_percentiles : [local.metrics_namespace, "StoreLatency", "Service", var.metrics_service, { stat = stat, label = stat }]
+          ]
+          yAxis = { left = { min = 0, label = "ms", showUnits = false } }
         }
       },
     ]

@@ -1,8 +1,9 @@
 output "alarm_arns" {
-  description = "ARN of every alarm, keyed by its name without the name prefix (e.g. \"api-5xx-rate\")."
+  description = "ARN of every alarm, keyed by its name without the name prefix (e.g. \"api-5xx-rate\", \"review-store-failures\")."
   value = merge(
     { "api-5xx-rate" = aws_cloudwatch_metric_alarm.api_5xx_rate.arn },
     { "flagged-share-anomaly" = aws_cloudwatch_metric_alarm.flagged_share_anomaly.arn },
+    { "review-store-failures" = aws_cloudwatch_metric_alarm.review_store_failures.arn },
     { for key, alarm in aws_cloudwatch_metric_alarm.single_metric : key => alarm.arn },
   )
 }

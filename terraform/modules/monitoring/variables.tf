@@ -34,12 +34,32 @@ variable "api_stage" {
 }
 
 variable "lambda_function_name" {
-  description = "Name of the API's Lambda function (dimension FunctionName)."
+  description = "Name of the API's scoring function (dimension FunctionName)."
   type        = string
 
   validation {
     condition     = can(regex("^[a-zA-Z0-9_-]{1,64}$", var.lambda_function_name))
     error_message = "lambda_function_name must be 1-64 characters of letters, digits, '-' and '_'."
+  }
+}
+
+variable "reviews_function_name" {
+  description = "Name of the reviews function, the moderators' queue (dimension FunctionName of its errors and throttles alarms)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_-]{1,64}$", var.reviews_function_name))
+    error_message = "reviews_function_name must be 1-64 characters of letters, digits, '-' and '_'."
+  }
+}
+
+variable "reviews_table_name" {
+  description = "Name of the review queue's DynamoDB table (dimension TableName of the dashboard's table graph)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.-]{3,255}$", var.reviews_table_name))
+    error_message = "reviews_table_name must be a DynamoDB table name (3-255 letters, digits, '_', '-' or '.')."
   }
 }
 

@@ -4,11 +4,12 @@ locals {
   name = "${var.project}-${var.environment}"
 
   # Names fixed before their resources exist. The endpoint's blue/green deployment rolls back on monitoring's
-  # alarms, and the function is created after the endpoint, so monitoring must take both names as strings:
+  # alarms, and the functions are created after the endpoint, so monitoring must take these names as strings:
   # module.model_endpoint.endpoint_name or module.api.lambda_function_name there would be a dependency cycle
   # (endpoint -> alarms -> function -> endpoint; Terraform orders whole resources, not single for_each instances).
-  endpoint_name        = local.name
-  lambda_function_name = local.name
+  endpoint_name         = local.name
+  lambda_function_name  = local.name
+  reviews_function_name = "${local.name}-reviews"
 
   # Known before the first apply (publish uploads here), unique across accounts.
   artifact_bucket_name = "${local.name}-artifacts-${data.aws_caller_identity.current.account_id}"
@@ -57,8 +58,9 @@ module "model_endpoint" {
 module "api" {
   source = "../api"
 
-  name               = local.lambda_function_name
-  lambda_source_file = "${path.module}/../../../lambda/handler.py"
+  name                  = local.lambda_function_name
+  reviews_function_name = local.reviews_function_name
+  lambda_source_dir     = "${path.module}/../../../lambda"
 
   # From the endpoint module, so the function is created (and updated) after the endpoint.
   endpoint_name    = module.model_endpoint.endpoint_name
@@ -66,6 +68,18 @@ module "api" {
   model_version    = var.model_version
   model_labels     = var.model_labels
   model_thresholds = var.model_thresholds
+  # The manifest's block thresholds, with this environment's overrides over them.
+  model_block_thresholds = merge(var.model_block_thresholds, var.block_thresholds)
+
+  # Both functions' roles are scoped to this table, its index and its key.
+  reviews_table = {
+    table_name  = module.reviews_table.table_name
+    table_arn   = module.reviews_table.table_arn
+    index_arn   = module.reviews_table.index_arn
+    kms_key_arn = module.reviews_table.kms_key_arn
+  }
+  reviews_store_default = var.reviews_store_default
+  reviews_ttl_days      = var.reviews_ttl_days
 
   # The site's origin, not "*": the browser may call the API from the page only.
   allowed_origins        = concat([module.site.site_origin], var.extra_allowed_origins)
@@ -107,6 +121,20 @@ module "site" {
 }
 
 ################################################################################
+# Review queue
+################################################################################
+
+module "reviews_table" {
+  source = "../reviews_table"
+
+  name                = "${local.name}-reviews"
+  deletion_protection = var.reviews_deletion_protection
+  # The monitoring module's topic (null without one): its policy takes alarms named <project>-<environment>-*.
+  alarm_topic_arn = module.monitoring.sns_topic_arn
+  tags            = var.tags
+}
+
+################################################################################
 # Sign-in (Cognito), only when the API requires tokens
 ################################################################################
 
@@ -129,14 +157,18 @@ module "auth" {
 module "monitoring" {
   source = "../monitoring"
 
-  name                 = local.name
-  api_id               = module.api.api_id
-  api_stage            = module.api.stage_name
-  lambda_function_name = local.lambda_function_name
-  endpoint_name        = local.endpoint_name
-  variant_name         = module.model_endpoint.variant_name
-  metrics_service      = local.lambda_function_name # the handler's Service dimension: its function's name by default
-  model_labels         = var.model_labels
-  alarm_email          = var.alarm_email
-  tags                 = var.tags
+  name                  = local.name
+  api_id                = module.api.api_id
+  api_stage             = module.api.stage_name
+  lambda_function_name  = local.lambda_function_name
+  reviews_function_name = local.reviews_function_name
+  reviews_table_name    = module.reviews_table.table_name
+  endpoint_name         = local.endpoint_name
+  variant_name          = module.model_endpoint.variant_name
+  # Both functions' Service dimension: the scoring function's name (its default; the api module gives the reviews
+  # function the same).
+  metrics_service = local.lambda_function_name
+  model_labels    = var.model_labels
+  alarm_email     = var.alarm_email
+  tags            = var.tags
 }

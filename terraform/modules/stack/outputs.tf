@@ -3,7 +3,7 @@
 ################################################################################
 
 output "api_url" {
-  description = "Base URL of the moderation API (POST /v1/moderate, GET /v1/health)."
+  description = "Base URL of the moderation API (POST /v1/moderate, GET /v1/health, /v1/reviews)."
   value       = module.api.api_endpoint
 }
 
@@ -27,8 +27,18 @@ output "artifact_bucket_name" {
 }
 
 output "lambda_function_name" {
-  description = "Name of the API's Lambda function (its logs: /aws/lambda/<name>)."
+  description = "Name of the API's scoring function (its logs: /aws/lambda/<name>)."
   value       = module.api.lambda_function_name
+}
+
+output "reviews_function_name" {
+  description = "Name of the reviews function, the moderators' queue (its logs: /aws/lambda/<name>)."
+  value       = module.api.reviews_function_name
+}
+
+output "reviews_table_name" {
+  description = "DynamoDB table of the review queue (toxiguard export-decisions --table <name>)."
+  value       = module.reviews_table.table_name
 }
 
 output "site_bucket_name" {

@@ -56,6 +56,12 @@ variable "model_thresholds" {
   type        = map(number)
 }
 
+variable "model_block_thresholds" {
+  description = "Per-label block thresholds (manifest \"block_thresholds\", written by toxiguard publish): a number from the label's review threshold to 1, or null for a label that never blocks by itself. {} (a manifest from before block thresholds): nothing blocks."
+  type        = map(number)
+  default     = {}
+}
+
 ################################################################################
 # Sizing (validated by the module each value is passed to)
 ################################################################################
@@ -169,6 +175,34 @@ variable "auth_extra_redirect_urls" {
 
 variable "auth_deletion_protection" {
   description = "Protect the user pool (every account in it) from terraform destroy until this is set to false and applied."
+  type        = bool
+  default     = true
+}
+
+################################################################################
+# Moderation policy and review queue (validated by api and reviews_table)
+################################################################################
+
+variable "block_thresholds" {
+  description = "This environment's block thresholds by label, merged over the manifest's (model_block_thresholds): a number from the label's review threshold to 1, or null to never block on that label. {} keeps the manifest's."
+  type        = map(number)
+  default     = {}
+}
+
+variable "reviews_store_default" {
+  description = "Whether moderation requests without a store field queue their review and block results for moderators (clients can ask per request either way)."
+  type        = bool
+  default     = false
+}
+
+variable "reviews_ttl_days" {
+  description = "Days a review item stays in the queue, decided or not, before DynamoDB's TTL deletes it (1-365)."
+  type        = number
+  default     = 30
+}
+
+variable "reviews_deletion_protection" {
+  description = "Protect the review queue's table (every stored comment and moderator decision) from terraform destroy until this is set to false and applied."
   type        = bool
   default     = true
 }

@@ -8,8 +8,9 @@ the SageMaker endpoint. The same functions run on the real tree and on deliberat
 One module a concern: tree.py (the parsed tree and the helpers the rules share), modules.py (layout and
 documentation), iam.py (least privilege, permissions boundary, environment scope, service principals), bootstrap.py
 (the bootstrap's documents rendered as IAM sees them: sizes, what each role may do), api.py (routes, Lambda wiring,
-JWT authorization, Cognito), endpoint.py (the model endpoint), envs.py (the env roots) and metrics.py (the handler's
-metrics on the dashboard and the alarm). RULES lists every rule that needs the tree alone, in the order they run.
+JWT authorization, Cognito), endpoint.py (the model endpoint), envs.py (the env roots), metrics.py (the functions'
+metrics on the dashboard and the alarms) and reviews.py (the review queue's table, routes, functions and alarms).
+RULES lists every rule that needs the tree alone, in the order they run.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from .modules import (
     check_variables_typed_and_described,
     check_versions_pinned,
 )
+from .reviews import check_review_alarms, check_review_functions, check_review_routes, check_reviews_table
 from .tree import Tree
 
 RULES: list[Callable[[Tree], list[str]]] = [
@@ -91,6 +93,10 @@ RULES: list[Callable[[Tree], list[str]]] = [
     check_endpoint_rollout,
     check_serving_image,
     check_env_roots,
+    check_reviews_table,
+    check_review_routes,
+    check_review_functions,
+    check_review_alarms,
 ]
 
 __all__ = [
@@ -123,6 +129,10 @@ __all__ = [
     "check_outputs_described",
     "check_prod_requires_auth",
     "check_readmes_document_interface",
+    "check_review_alarms",
+    "check_review_functions",
+    "check_review_routes",
+    "check_reviews_table",
     "check_roles_carry_permissions_boundary",
     "check_roles_cover_stack_resources",
     "check_rollback_alarms_wired",

@@ -15,6 +15,7 @@ from .tree import (
     Block,
     Tree,
     as_list,
+    each_value,
     first,
     missing_module,
     module_dir,
@@ -24,12 +25,17 @@ from .tree import (
     strings_in,
 )
 
-API_ROUTE_KEYS = ("POST /v1/moderate", "GET /v1/health", "OPTIONS /{proxy+}", "$default")
+API_ROUTE_KEYS = (
+    "POST /v1/moderate", "GET /v1/health", "GET /v1/reviews", "GET /v1/reviews/{id}", "POST /v1/reviews/{id}/decision",
+    "OPTIONS /{proxy+}", "$default",
+)  # fmt: skip
 # Routes anyone may call while the JWT authorizer is on: the health probe (a cached endpoint call) and CORS preflights,
 # which browsers send without credentials. Every other route must demand a token with one of its scopes.
 PUBLIC_ROUTE_KEYS = frozenset({"GET /v1/health", "OPTIONS /{proxy+}"})
 # The scope (by name in the auth module's resource server) each of these routes must accept.
 ROUTE_REQUIRED_SCOPES = {"POST /v1/moderate": "moderate"}
+# A reference to a resource of a for_each or count, with or without its index: "${aws_lambda_function.this[k].arn}".
+INDEXED = r"(?:\[[^\]]*\])?"
 # The auth module's OAuth contract (docs/api.md): resource server identifier and scope names.
 RESOURCE_SERVER_IDENTIFIER = "toxiguard"
 SCOPE_NAMES = frozenset({"moderate", "review"})
@@ -41,19 +47,25 @@ SCOPE_NAMES = frozenset({"moderate", "review"})
 
 
 def check_lambda_endpoint_wiring(tree: Tree) -> list[str]:
-    """The Lambda's SAGEMAKER_ENDPOINT_NAME is var.endpoint_name, which the stack feeds from the endpoint module."""
+    """The scoring function's SAGEMAKER_ENDPOINT_NAME is var.endpoint_name, which the stack feeds from the endpoint
+    module; no other function calls the endpoint."""
     violations = missing_module(tree, "api") + missing_module(tree, "stack")
     if violations:
         return violations
     functions = tree.resources("aws_lambda_function", module_dir("api"))
     if len(functions) != 1:
-        violations.append(f"{module_dir('api')}: {len(functions)} aws_lambda_function resources, expected 1")
+        violations.append(f"{module_dir('api')}: {len(functions)} aws_lambda_function resources, expected 1 (for_each)")
     for function in functions:
-        variables = first(function.body, "environment").get("variables", {})
-        if variables.get("SAGEMAKER_ENDPOINT_NAME") != "${var.endpoint_name}":
+        environments = each_value(tree, function, first(function.body, "environment").get("variables"))
+        endpoints = {
+            key: variables["SAGEMAKER_ENDPOINT_NAME"]
+            for key, variables in environments.items()
+            if isinstance(variables, dict) and "SAGEMAKER_ENDPOINT_NAME" in variables
+        }
+        if endpoints != {"scoring": "${var.endpoint_name}"}:
             violations.append(
-                f"{function.where()}: SAGEMAKER_ENDPOINT_NAME is {variables.get('SAGEMAKER_ENDPOINT_NAME')!r}, "
-                "not var.endpoint_name"
+                f"{function.where()}: SAGEMAKER_ENDPOINT_NAME by function is {endpoints}, "
+                "not var.endpoint_name for the scoring function alone"
             )
     calls = stack_module_calls(tree)
     api_call, endpoint_call = calls.get("api"), calls.get("model_endpoint")
@@ -74,8 +86,10 @@ def check_api_routes(tree: Tree) -> list[str]:
     functions = {f"aws_lambda_function.{function.name}" for function in tree.resources("aws_lambda_function", api)}
     lambda_integrations = set()
     for integration in tree.resources("aws_apigatewayv2_integration", api):
-        uri = reference(integration.body.get("integration_uri")) or ""
-        if uri.removesuffix(".invoke_arn") not in functions or not uri.endswith(".invoke_arn"):
+        uri = re.fullmatch(
+            rf"\$\{{(aws_lambda_function\.\w+){INDEXED}\.invoke_arn\}}", str(integration.body.get("integration_uri"))
+        )
+        if not uri or uri.group(1) not in functions:
             violations.append(f"{integration.where()}: integration_uri is not a Lambda function's invoke_arn")
             continue
         if integration.body.get("integration_type") != "AWS_PROXY":
@@ -88,7 +102,7 @@ def check_api_routes(tree: Tree) -> list[str]:
         violations.append(f"{api}: no aws_apigatewayv2_route")
     for route in routes:
         target = re.fullmatch(
-            r"integrations/\$\{(aws_apigatewayv2_integration\.\w+)\.id\}", str(route.body.get("target"))
+            rf"integrations/\$\{{(aws_apigatewayv2_integration\.\w+){INDEXED}\.id\}}", str(route.body.get("target"))
         )
         if not target or target.group(1) not in lambda_integrations:
             violations.append(f"{route.where()}: target {route.body.get('target')!r} is not the Lambda integration")
@@ -97,7 +111,8 @@ def check_api_routes(tree: Tree) -> list[str]:
 
 
 def api_route_table(tree: Tree) -> dict[str, tuple[Block, object]]:
-    """The api module's routes by route key: the route block and, for a for_each over a map, that key's value.
+    """The api module's routes by route key: the route block and, for a for_each over a map, that key's value
+    ({"function": ..., "scopes": [...]} in local.routes).
 
     Route keys are the keys of a for_each map (written out or in a local), else every string of the for_each or
     route_key expression (`toset(["GET /v1/health", ...])`, a literal route_key).
@@ -166,12 +181,13 @@ def check_api_authorization(tree: Tree) -> list[str]:
     if "var.jwt_authorizer" not in str(authorizer.body.get("count")):
         violations.append(f"{authorizer.where()}: count does not follow var.jwt_authorizer (on exactly when it is set)")
 
-    # Which routes demand which scopes: a for_each map of route key => scope names, [] for a public route.
+    # Which routes demand which scopes: a for_each map of route key => its scope names, [] for a public route.
     auth_scopes = auth_scope_names(tree)
     table = api_route_table(tree)
-    for key, (route, scope_names) in sorted(table.items()):
+    for key, (route, spec) in sorted(table.items()):
+        scope_names = spec.get("scopes") if isinstance(spec, dict) else None
         if not isinstance(scope_names, list):
-            violations.append(f"{route.where()}: {key!r} has no scope list (for_each over route key => scope names)")
+            violations.append(f"{route.where()}: {key!r} has no scope list (for_each over route key => {{scopes}})")
         elif key in PUBLIC_ROUTE_KEYS and scope_names:
             violations.append(f"{route.where()}: {key!r} must stay public but demands {scope_names}")
         elif key not in PUBLIC_ROUTE_KEYS and not scope_names:

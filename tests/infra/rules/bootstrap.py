@@ -335,6 +335,18 @@ PROVIDER_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "aws_sns_topic_policy": (("sns:GetTopicAttributes",), ("sns:SetTopicAttributes",)),
     "aws_sns_topic_subscription": (("sns:GetSubscriptionAttributes",), ("sns:Subscribe", "sns:Unsubscribe")),
+    # reviews_table (dynamodb/table.go). Creating a table encrypted with a customer managed key has DynamoDB create its
+    # grants on the key on the caller's behalf; its tags go with CreateTable, which then needs dynamodb:TagResource.
+    "aws_dynamodb_table": (
+        (
+            "dynamodb:DescribeTable", "dynamodb:DescribeContinuousBackups", "dynamodb:DescribeTimeToLive",
+            "dynamodb:ListTagsOfResource",
+        ),
+        (
+            "dynamodb:CreateTable", "dynamodb:TagResource", "dynamodb:UpdateTable", "dynamodb:UpdateTimeToLive",
+            "dynamodb:UpdateContinuousBackups", "dynamodb:UntagResource", "dynamodb:DeleteTable", "kms:CreateGrant",
+        ),
+    ),
     # auth (user_pool.go, user_pool_client.go, resource_server.go, user_group.go, user_pool_domain.go). The pool's
     # tags come with DescribeUserPool today; ListTagsForResource is what the provider's tag handling falls back to.
     "aws_cognito_user_pool": (

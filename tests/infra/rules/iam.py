@@ -1,7 +1,8 @@
 """IAM: least privilege in every policy of terraform/, and what the bootstrap's roles may and may not do.
 
 No Allow statement grants a wildcard action (but read-only ones), NotAction, or Resource "*" outside an allowlist, and
-the Lambda may only invoke its endpoint and write its own logs. Every role of the modules carries the environment's
+each API function may do only what its routes need (invoke the endpoint, its half of the review table) and write its
+own logs. Every role of the modules carries the environment's
 permissions boundary; the deploy roles give permissions only under it, can take it off no role and rewrite no policy
 of the bootstrap. Resources with generated IDs (API Gateway, CloudFront, Application Auto Scaling, Cognito user pools)
 are told apart by their Environment tag only, so the bootstrap's per-environment statements are conditioned on it.
@@ -19,7 +20,26 @@ from fnmatch import fnmatchcase
 
 from .tree import ENVIRONMENTS, Tree, as_list, first, missing_module, module_dir, resolve_local, stack_module_calls
 
-LAMBDA_ACTIONS = {"sagemaker:InvokeEndpoint", "logs:CreateLogStream", "logs:PutLogEvents"}
+# What each API function's role may do besides writing its own log group, action => the one resource it may do it on
+# (as modules/api writes it): the scoring function invokes the endpoint and only adds items to the review queue; the
+# reviews function reads the queue through its index and reads and decides single items. Both use the table's key,
+# only through DynamoDB (KMS statements need kms:ViaService = dynamodb.<region>.amazonaws.com).
+TABLE_KEY = "${var.reviews_table.kms_key_arn}"
+TABLE_KEY_GRANTS = dict.fromkeys(("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"), TABLE_KEY)
+LAMBDA_GRANTS = {
+    "scoring": {
+        "sagemaker:InvokeEndpoint": "${var.endpoint_arn}",
+        "dynamodb:PutItem": "${var.reviews_table.table_arn}",
+        **TABLE_KEY_GRANTS,
+    },
+    "reviews": {
+        "dynamodb:Query": "${var.reviews_table.index_arn}",
+        "dynamodb:GetItem": "${var.reviews_table.table_arn}",
+        "dynamodb:UpdateItem": "${var.reviews_table.table_arn}",
+        **TABLE_KEY_GRANTS,
+    },
+}
+LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 
 # Allow statements may name Resource "*" only for these actions, which support no resource-level permissions.
 # Value: the condition key the statement must then constrain (None: the action cannot be narrowed at all).
@@ -254,34 +274,60 @@ def is_trust_policy(statement: Statement) -> bool:
     return bool(statement.actions) and all(action.startswith("sts:AssumeRole") for action in statement.actions)
 
 
+def function_policy_statements(tree: Tree) -> dict[str, list[Statement]]:
+    """The Allow statements of each API function's role, by function key: the role policy's document for that key
+    (`policy = {scoring = data.aws_iam_policy_document.scoring.json, ...}[each.key]`), with the statements of the
+    documents it takes in through source_policy_documents."""
+    api = module_dir("api")
+    by_document: dict[str, list[Statement]] = {}
+    for statement in policy_statements(tree, api):
+        if statement.effect == "Allow" and not is_trust_policy(statement):
+            by_document.setdefault(statement.where.rpartition(".")[2], []).append(statement)
+    document_reference = r"data\.aws_iam_policy_document\.(\w+)\.json"
+    sources = {
+        document.name: re.findall(document_reference, str(document.body.get("source_policy_documents")))
+        for document in tree.blocks("data", "aws_iam_policy_document", api)
+    }
+
+    def statements(document: str) -> list[Statement]:
+        return by_document.get(document, []) + [s for source in sources.get(document, []) for s in statements(source)]
+
+    functions: dict[str, list[Statement]] = {}
+    for policy in tree.resources("aws_iam_role_policy", api):
+        for key, document in re.findall(rf"(\w+)\s*=\s*{document_reference}", str(policy.body.get("policy"))):
+            functions[key] = statements(document)
+    return functions
+
+
 def check_lambda_policy(tree: Tree) -> list[str]:
-    """The Lambda may only invoke this one endpoint and write to its own log group; no managed policies."""
+    """Each API function's role may do exactly what its routes need (LAMBDA_GRANTS: the scoring function invokes the
+    endpoint and only PutItem on the review table, the reviews function only Query on its index and GetItem and
+    UpdateItem on it) and write its own log group; the table's key only through DynamoDB; no managed policies."""
     api = module_dir("api")
     if violations := missing_module(tree, "api"):
         return violations
-    lambda_log_groups = {
-        f"aws_cloudwatch_log_group.{group.name}"
-        for group in tree.resources("aws_cloudwatch_log_group", api)
-        if "/aws/lambda/" in str(group.body.get("name", ""))
-    }
-    if not lambda_log_groups:
-        violations.append(f"{api}: no aws_cloudwatch_log_group named /aws/lambda/...")
-    statements = [s for s in policy_statements(tree, api) if s.effect == "Allow" and not is_trust_policy(s)]
-    granted = {action for statement in statements for action in statement.actions}
-    if granted != LAMBDA_ACTIONS:
-        violations.append(f"{api}: the Lambda's policy allows {sorted(granted)}, expected {sorted(LAMBDA_ACTIONS)}")
-    for statement in statements:
-        for action in statement.actions:
-            if action == "sagemaker:InvokeEndpoint":
-                if statement.resources != ["${var.endpoint_arn}"]:
-                    violations.append(
-                        f"{statement.where}: InvokeEndpoint on {statement.resources}, not var.endpoint_arn"
-                    )
-            elif action.startswith("logs:"):
-                for resource in statement.resources:
-                    group = re.match(r"^\$\{(aws_cloudwatch_log_group\.\w+)\.arn\}", resource)
-                    if not group or group.group(1) not in lambda_log_groups:
-                        violations.append(f"{statement.where}: {action} on {resource!r}, not the Lambda's log group")
+    functions = function_policy_statements(tree)
+    if sorted(functions) != sorted(LAMBDA_GRANTS):
+        violations.append(f"{api}: role policies for functions {sorted(functions)}, expected {sorted(LAMBDA_GRANTS)}")
+    for function, statements in sorted(functions.items()):
+        own_logs = f'${{aws_cloudwatch_log_group.lambda["{function}"].arn}}:*'
+        expected = {(action, resource) for action, resource in LAMBDA_GRANTS.get(function, {}).items()}
+        expected |= {(action, own_logs) for action in LOG_ACTIONS}
+        granted = {(action, str(resource)) for s in statements for action in s.actions for resource in s.resources}
+        violations += [
+            f"{api}: the {function} function's role may {action} on {resource!r}, which its routes do not need"
+            for action, resource in sorted(granted - expected)
+        ]
+        violations += [
+            f"{api}: the {function} function's role may not {action} on {resource!r}"
+            for action, resource in sorted(expected - granted)
+        ]
+        for statement in statements:
+            through_dynamodb = any(
+                value.startswith("dynamodb.") for c in statement.conditions_on("kms:ViaService") for value in c.values
+            )
+            if any(action.startswith("kms:") for action in statement.actions) and not through_dynamodb:
+                violations.append(f"{statement.where} ({statement.sid}): KMS not only through DynamoDB (ViaService)")
     violations += [
         f"{attachment.where()}: managed policy attached to a role of the api module"
         for attachment in tree.resources("aws_iam_role_policy_attachment", api)

@@ -1,9 +1,9 @@
-"""The handler's metrics on the dashboard and the flagged-share alarm.
+"""The API functions' metrics on the dashboard and the alarms.
 
-The metrics lambda/handler.py emits (read from its source as literals) are each on the monitoring module's dashboard,
-in the handler's namespace and per Service, and the flagged-share alarm divides FlaggedTexts by TextsScored, so that a
-metric renamed on one side fails a test instead of leaving an empty graph. check_handler_metrics is not in RULES: it
-needs the handler's metrics as well as the tree.
+The metrics the modules of lambda/ emit (read from their source as literals) are each on the monitoring module's
+dashboard, in their namespace and per Service, and the flagged-share alarm divides FlaggedTexts by TextsScored, so that
+a metric renamed on one side fails a test instead of leaving an empty graph. check_handler_metrics is not in RULES: it
+needs the functions' metrics as well as the tree.
 """
 
 from __future__ import annotations
@@ -15,31 +15,33 @@ from pathlib import Path
 
 from .tree import Block, Tree, missing_module, module_dir, reference, resolve_local
 
+# The constants that name what the functions publish, wherever in lambda/ they are defined (the shared HTTP plumbing
+# holds the namespace, the scoring function its metric names).
+METRIC_CONSTANTS = ("METRICS_NAMESPACE", "METRIC_UNITS", "FLAG_METRIC_PREFIX")
+
 
 @dataclass(frozen=True)
 class HandlerMetrics:
-    """What lambda/handler.py emits: its namespace, every metric name, and the prefix of the per-label metrics."""
+    """What the functions of lambda/ emit: their namespace, every metric name, and the prefix of the per-label
+    metrics."""
 
     namespace: str
     names: frozenset[str]
     flag_prefix: str
 
     @classmethod
-    def read(cls, handler_file: Path) -> HandlerMetrics:
-        """The handler's METRICS_NAMESPACE, METRIC_UNITS and FLAG_METRIC_PREFIX, read as literals (not imported: the
-        handler needs its environment and boto3 at import)."""
-        constants = {
-            target.id: node.value
-            for node in ast.parse(handler_file.read_text(encoding="utf-8")).body
-            if isinstance(node, ast.Assign)
-            for target in node.targets
-            if isinstance(target, ast.Name)
-        }
-        literal = {
-            name: ast.literal_eval(constants[name])
-            for name in ("METRICS_NAMESPACE", "METRIC_UNITS", "FLAG_METRIC_PREFIX")
-        }
-        return cls(literal["METRICS_NAMESPACE"], frozenset(literal["METRIC_UNITS"]), literal["FLAG_METRIC_PREFIX"])
+    def read(cls, lambda_dir: Path) -> HandlerMetrics:
+        """METRICS_NAMESPACE, METRIC_UNITS (every module's, together) and FLAG_METRIC_PREFIX of the modules in
+        lambda_dir, read as literals (not imported: the modules need their environment and boto3 at import)."""
+        found: dict[str, list] = {name: [] for name in METRIC_CONSTANTS}
+        for module in sorted(lambda_dir.glob("*.py")):
+            for node in ast.parse(module.read_text(encoding="utf-8")).body:
+                if isinstance(node, ast.Assign):
+                    for target in node.targets:
+                        if isinstance(target, ast.Name) and target.id in found:
+                            found[target.id].append(ast.literal_eval(node.value))
+        (namespace,), (flag_prefix,) = found["METRICS_NAMESPACE"], found["FLAG_METRIC_PREFIX"]
+        return cls(namespace, frozenset(name for units in found["METRIC_UNITS"] for name in units), flag_prefix)
 
 
 NAMESPACE_LOCAL = "local.metrics_namespace"
@@ -78,8 +80,9 @@ def handler_metric_references(tree: Tree, directory: str, value) -> list[tuple[s
 
 
 def check_handler_metrics(tree: Tree, metrics: HandlerMetrics) -> list[str]:
-    """The dashboard shows every metric the handler emits and no other name in its namespace; the flagged-share
-    alarm divides FlaggedTexts by TextsScored; all per Service = var.metrics_service, in the handler's namespace."""
+    """The dashboard shows every metric the functions emit and no other name in their namespace; the flagged-share
+    alarm divides FlaggedTexts by TextsScored, and every other alarm on their metrics watches one they emit; all per
+    Service = var.metrics_service, in the functions' namespace."""
     directory = module_dir("monitoring")
     if violations := missing_module(tree, "monitoring"):
         return violations
@@ -89,15 +92,15 @@ def check_handler_metrics(tree: Tree, metrics: HandlerMetrics) -> list[str]:
             f"{directory}: {NAMESPACE_LOCAL} is {namespace!r}, the handler's namespace is {metrics.namespace!r}"
         )
     dashboards = tree.resources("aws_cloudwatch_dashboard", directory)
-    alarms = [
-        alarm
-        for alarm in tree.resources("aws_cloudwatch_metric_alarm", directory)
-        if alarm.name == "flagged_share_anomaly"
-    ]
+    all_alarms = tree.resources("aws_cloudwatch_metric_alarm", directory)
+    alarms = [alarm for alarm in all_alarms if alarm.name == "flagged_share_anomaly"]
     if len(dashboards) != 1 or len(alarms) != 1:
         return [*violations, f"{directory}: expected one aws_cloudwatch_dashboard and the flagged_share_anomaly alarm"]
     shown = handler_metrics_used(tree, dashboards[0], metrics, violations)
     watched = handler_metrics_used(tree, alarms[0], metrics, violations)
+    for alarm in all_alarms:
+        if alarm.name != "flagged_share_anomaly":
+            handler_metrics_used(tree, alarm, metrics, violations)
     emitted = metrics.names | {f"{metrics.flag_prefix}<label>"}
     violations += [f"{dashboards[0].where()}: does not show {name!r}" for name in sorted(emitted - shown)]
     if watched != {"FlaggedTexts", "TextsScored"}:
@@ -113,7 +116,7 @@ def handler_metrics_used(tree: Tree, block: Block, metrics: HandlerMetrics, viol
         if (per_label := PER_LABEL_NAME.match(name)) and per_label.group(1) == metrics.flag_prefix:
             name = f"{metrics.flag_prefix}<label>"
         elif name not in metrics.names:
-            violations.append(f"{block.where()}: metric {name!r}, which lambda/handler.py does not emit")
+            violations.append(f"{block.where()}: metric {name!r}, which lambda/ does not emit")
         if dimensions != SERVICE_DIMENSION:
             violations.append(f"{block.where()}: metric {name!r} with dimensions {dimensions}, not {SERVICE_DIMENSION}")
         used.add(name)

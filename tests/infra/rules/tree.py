@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODULES = ("private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "auth", "stack")
+MODULES = (
+    "private_bucket", "artifacts", "model_endpoint", "api", "site", "monitoring", "auth", "reviews_table", "stack",
+)  # fmt: skip
 ENVIRONMENTS = ("dev", "prod")
 
 REFERENCE = re.compile(r"^\$\{([^{}]*)\}$")  # a value that is exactly one reference: "${var.x}"
@@ -108,6 +110,20 @@ def resolve_local(tree: Tree, directory: str, value):
                 resolved = resolved[key]
             return resolved
     return value
+
+
+def each_value(tree: Tree, block: Block, value) -> dict[str, object]:
+    """`value`, an attribute of `block`, for each instance by key: with for_each over a literal map (written out or in
+    a local), "${each.value.<name>}" is that instance's <name> and any other value the same for all; {"": value} for a
+    block without one."""
+    instances = resolve_local(tree, block.directory, block.body.get("for_each"))
+    if not isinstance(instances, dict):
+        return {"": value}
+    target = reference(value) or ""
+    if not target.startswith("each.value."):
+        return dict.fromkeys(instances, value)
+    name = target.removeprefix("each.value.")
+    return {key: instance.get(name) if isinstance(instance, dict) else None for key, instance in instances.items()}
 
 
 def as_list(value) -> list:
