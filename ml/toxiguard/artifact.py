@@ -105,6 +105,22 @@ def manifest_block_thresholds(manifest: dict) -> dict[str, float | None]:
     return manifest.get("block_thresholds") or dict.fromkeys(manifest["labels"])
 
 
+# The decision policy's part of a manifest. It is chosen after training (`toxiguard decision-policy`) and may be chosen
+# again without retraining, so a published version's policy may change while its model never does (`publish`).
+DECISION_POLICY_KEYS = ("block_thresholds", "block_rule")
+DECISION_POLICY_METRICS = "block"
+
+
+def without_decision_policy(manifest: dict) -> dict:
+    """The manifest without its decision policy: what must stay equal for two manifests to describe one model."""
+    trimmed = {key: value for key, value in manifest.items() if key not in DECISION_POLICY_KEYS}
+    if isinstance(manifest.get("metrics"), dict):
+        trimmed["metrics"] = {
+            key: value for key, value in manifest["metrics"].items() if key != DECISION_POLICY_METRICS
+        }
+    return trimmed
+
+
 def block_thresholds_problem(block_thresholds, thresholds: dict[str, float]) -> str | None:
     """What makes `block_thresholds` unusable with these review thresholds, or None: it must name exactly their labels,
     each with null or a number from the label's review threshold to 1 (blocking below it would skip review)."""

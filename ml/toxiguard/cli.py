@@ -342,8 +342,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
         )  # fmt: skip
         if result.uploaded:
             print(f"published {result.model_data_url}")
-        elif result.gate is None:
-            print(f"already published, identical: {result.model_data_url}")
+        elif result.already_published:
+            print(f"already published, {result.already_published}: {result.model_data_url}")
         else:
             print(f"dry run, nothing uploaded: {result.model_data_url}")
         print(publish.format_terraform_values(result.terraform))

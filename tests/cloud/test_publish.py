@@ -122,6 +122,63 @@ def test_a_published_version_is_never_overwritten_with_other_contents(session, t
     assert after == before
 
 
+def with_manifest(artifact, **changes):
+    """Edit the artifact's manifest.json in place; its model.tar.gz stays as it is."""
+    path = artifact / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}, indent=2) + "\n")
+    return artifact
+
+
+def test_a_published_models_decision_policy_can_be_chosen_again(session, tmp_path, capsys):
+    """`toxiguard decision-policy` re-chooses block thresholds without retraining: publish replaces the manifest (and
+    only it) when nothing but the policy differs, and writes the new thresholds for Terraform."""
+    artifact = make_artifact(tmp_path, V1)
+    assert cli_publish(artifact) == 0
+    tarball = session.client("s3").head_object(Bucket=BUCKET, Key=f"models/{V1}/model.tar.gz")
+    capsys.readouterr()
+    block = {**SHIPPED_MANIFEST["block_thresholds"], "toxic": 0.99}
+    rule = "per label, the lowest threshold at 99% precision"
+    metrics = {**SHIPPED_MANIFEST["metrics"], "block": {"precision_target": 0.99}}
+    with_manifest(artifact, block_thresholds=block, block_rule=rule, metrics=metrics)
+
+    assert cli_publish(artifact, "--tfvars-out", str(tmp_path / "model.auto.tfvars.json")) == 0
+
+    assert f"already published, same model, decision policy updated: s3://{BUCKET}" in capsys.readouterr().out
+    after = session.client("s3").head_object(Bucket=BUCKET, Key=f"models/{V1}/model.tar.gz")
+    assert (after["ETag"], after["LastModified"]) == (tarball["ETag"], tarball["LastModified"])  # not uploaded again
+    published = session.client("s3").get_object(Bucket=BUCKET, Key=f"models/{V1}/manifest.json")["Body"].read()
+    assert published == (artifact / "manifest.json").read_bytes()
+    assert json.loads((tmp_path / "model.auto.tfvars.json").read_text())["model_block_thresholds"] == block
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"thresholds": {**SHIPPED_MANIFEST["thresholds"], "toxic": 0.2}},
+     {"metrics": {**SHIPPED_MANIFEST["metrics"], "mean_roc_auc": 0.5}}, {"created_at": "2027-01-01T00:00:00Z"}],
+    ids=["review-thresholds", "metrics", "created_at"],
+)  # fmt: skip
+def test_anything_but_the_decision_policy_is_never_changed_in_a_published_version(session, tmp_path, capsys, changes):
+    artifact = make_artifact(tmp_path, V1)
+    assert cli_publish(artifact) == 0
+    before = session.client("s3").get_object(Bucket=BUCKET, Key=f"models/{V1}/manifest.json")["Body"].read()
+    capsys.readouterr()
+
+    assert cli_publish(with_manifest(artifact, **changes)) == 1
+    assert "only its decision policy may change" in capsys.readouterr().err
+    assert session.client("s3").get_object(Bucket=BUCKET, Key=f"models/{V1}/manifest.json")["Body"].read() == before
+
+
+def test_a_policy_update_never_overwrites_a_manifest_changed_meanwhile(session, tmp_path):
+    artifact = publish.load_artifact(make_artifact(tmp_path, V1))
+    s3 = session.client("s3")
+    s3.put_object(Bucket=BUCKET, Key=f"models/{V1}/manifest.json", Body=b"{}")
+    stale = s3.head_object(Bucket=BUCKET, Key=f"models/{V1}/manifest.json")["ETag"]
+    s3.put_object(Bucket=BUCKET, Key=f"models/{V1}/manifest.json", Body=b'{"another": "publish"}')
+    with pytest.raises(aws.CommandError, match="changed while publishing"):
+        publish.update_decision_policy(s3, BUCKET, artifact, stale)
+    assert s3.get_object(Bucket=BUCKET, Key=f"models/{V1}/manifest.json")["Body"].read() == b'{"another": "publish"}'
+
+
 def test_a_half_published_version_is_refused_with_what_to_do(session, tmp_path, capsys):
     artifact = make_artifact(tmp_path, V1)
     session.client("s3").put_object(Bucket=BUCKET, Key=f"models/{V1}/model.tar.gz", Body=b"partial")

@@ -39,6 +39,7 @@ from toxiguard.artifact import (
     manifest_block_thresholds,
     parse_manifest,
     read_artifact,
+    without_decision_policy,
 )
 from toxiguard.cloud.aws import (
     DEFAULT_MULTIPART_THRESHOLD,
@@ -232,8 +233,10 @@ def read_published_manifest(s3, bucket: str, version: str) -> dict:
         raise CommandError(str(exc), EXIT_INVALID) from None
 
 
-def already_published(s3, bucket: str, artifact: ArtifactFiles) -> bool:
-    """True if this exact artifact is published (a re-run deploys it again); any other content is refused."""
+def already_published(s3, bucket: str, artifact: ArtifactFiles) -> str | None:
+    """How this model is published already (a re-run deploys it again), or None: "identical", or the same model whose
+    decision policy was chosen again, whose manifest is then replaced (`update_decision_policy`). Any other content
+    is refused."""
     version = artifact.version
     manifest_key, tarball_key = version_key(version, MANIFEST_FILE), version_key(version, TARBALL_FILE)
     if not object_exists(s3, bucket, manifest_key):
@@ -242,20 +245,56 @@ def already_published(s3, bucket: str, artifact: ArtifactFiles) -> bool:
                 f"s3://{bucket}/{tarball_key} exists without a manifest: an earlier publish of {version} stopped "
                 f"half-way; check and delete it (aws s3 rm s3://{bucket}/{tarball_key}), then publish again"
             )
-        return False
-    published_manifest = s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
+        return None
+    published = s3.get_object(Bucket=bucket, Key=manifest_key)
+    published_manifest = published["Body"].read()
     try:
         published_sha256 = s3.head_object(Bucket=bucket, Key=tarball_key).get("Metadata", {}).get("sha256")
     except ClientError as exc:
         if not is_missing(exc):
             raise
         published_sha256 = None
-    if published_manifest == artifact.manifest_bytes and published_sha256 == artifact.sha256:
-        return True
+    if published_sha256 == artifact.sha256:
+        if published_manifest == artifact.manifest_bytes:
+            return "identical"
+        if same_model(published_manifest, artifact):
+            update_decision_policy(s3, bucket, artifact, published["ETag"])
+            return "same model, decision policy updated"
     raise CommandError(
         f"s3://{bucket}/{manifest_key} exists with different contents: {version} is already published and is "
-        "never overwritten (package a new version)"
+        "never overwritten (package a new version; only its decision policy may change)"
     )
+
+
+def same_model(published_manifest: bytes, artifact: ArtifactFiles) -> bool:
+    """Whether a published manifest describes the artifact's model, whatever the decision policy of either."""
+    try:
+        published = json.loads(published_manifest)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(published, dict) and without_decision_policy(published) == without_decision_policy(
+        artifact.manifest
+    )
+
+
+def update_decision_policy(s3, bucket: str, artifact: ArtifactFiles, published_etag: str) -> None:
+    """Replace a published manifest whose model is this one but whose decision policy differs. Conditional on the
+    manifest read (If-Match), so a concurrent change is never overwritten unseen."""
+    key = version_key(artifact.version, MANIFEST_FILE)
+    try:
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=artifact.manifest_bytes, ContentType="application/json",
+            ChecksumAlgorithm="SHA256", IfMatch=published_etag,
+            ChecksumSHA256=checksum_header(hashlib.sha256(artifact.manifest_bytes).hexdigest()),
+        )  # fmt: skip
+    except ClientError as exc:
+        if error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
+            raise CommandError(
+                f"s3://{bucket}/{key} changed while publishing: another publish of {artifact.version} replaced it "
+                "first; publish again to compare with it"
+            ) from None
+        raise
+    log.info("%s: the model is published already; its decision policy (block thresholds) is updated", artifact.version)
 
 
 def put_manifest(s3, bucket: str, artifact: ArtifactFiles) -> None:
@@ -308,9 +347,10 @@ def format_terraform_values(values: dict) -> str:
 class PublishResult:
     version: str
     model_data_url: str
-    gate: GateResult | None  # None: this exact artifact was already published (and gated then)
+    gate: GateResult | None  # None: this model was already published (and gated then)
     terraform: dict
     uploaded: bool
+    already_published: str | None = None  # how, when it was: see `already_published`
 
 
 def publish(
@@ -335,11 +375,12 @@ def publish(
         s3 = session.client("s3")
         check_bucket(s3, bucket)
         model_data_url = f"s3://{bucket}/{version_key(version, TARBALL_FILE)}"
-        if already_published(s3, bucket, artifact):
+        published = already_published(s3, bucket, artifact)
+        if published:
             # It passed the gate when it was first published; deploying it again (a re-run, the next stage
             # of a pipeline) must not fail on its own earlier success.
-            log.info("%s is already published with identical contents: nothing to upload", version)
-            return PublishResult(version, model_data_url, None, terraform_values(artifact.manifest), False)
+            log.info("%s is already published (%s): no model to upload", version, published)
+            return PublishResult(version, model_data_url, None, terraform_values(artifact.manifest), False, published)
         if baseline_version is None:
             earlier = [v for v in published_versions(s3, bucket) if v != version]
             baseline_version = earlier[-1] if earlier else None
