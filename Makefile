@@ -124,9 +124,10 @@ format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install ## benchmarks; JSON results under bench/results/ (model in-process, then the local stack)
+bench: install ## benchmarks; JSON results under bench/results/ (model in-process, the local stack, the review queue)
 	$(BIN)/python bench/ml_bench.py --data $(DATA)
 	$(BIN)/python bench/serving_bench.py --data $(DATA)
+	$(BIN)/python bench/review_bench.py --data $(DATA)
 
 clean: ## remove the virtualenvs, runs and caches (keeps shipped artifacts)
 	rm -rf $(VENV) $(INFRA_VENV) $(CHECKOV_VENV) $(SERVING_TF_VENV) runs reports .pytest_cache .ruff_cache ml/*.egg-info

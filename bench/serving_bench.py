@@ -68,11 +68,12 @@ def free_port() -> int:
 class Stack:
     """`toxiguard serve` in a child process (its own model server child included)."""
 
-    def __init__(self, artifact: Path, batching: bool, data_dir: Path | None = None):
+    def __init__(self, artifact: Path, batching: bool, data_dir: Path | None = None, **settings: str):
         """With `data_dir`, AUTH=jwt with the local development issuer keeping its keys there; requests carry one of
-        its tokens (`self.headers`)."""
+        its tokens (`self.headers`). `settings` are more of `.env.example`'s variables for the stack."""
         self.headers = {"Content-Type": "application/json"}
-        environment = {**os.environ, "AUTH": "none"}
+        # Storing review items is measured by review_bench.py; here scoring alone, as the targets were set.
+        environment = {**os.environ, "AUTH": "none", "REVIEWS_STORE_DEFAULT": "false", **settings}
         if data_dir is not None:
             from toxiguard.serving.local.auth import MODERATE_SCOPE
             from toxiguard.serving.local.issuer import LocalIssuer
