@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+from toxiguard.lambda_functions import REVIEW_STORE_FILE, load_handler
+from toxiguard.serving.local.gateway import REVIEW_ROUTE_KEYS as GATEWAY_REVIEW_ROUTE_KEYS
+
 from .api import api_route_table
 from .tree import (
     Tree,
@@ -22,19 +25,22 @@ from .tree import (
     strings_in,
 )
 
-# The DynamoDB layout of lambda/review_store.py (its DynamoDB store): items by partition key id; the moderators' queue
-# through the global secondary index status-created, partition status, sort created_key ("<created_at>#<id>"), every
-# attribute projected so a page is one Query; expires_at (epoch seconds) is the TTL attribute. All keys are strings.
+# The DynamoDB layout of lambda/review_store.py (its DynamoDB store), read from the module itself: items by partition
+# key id; the moderators' queue through the global secondary index status-created, partition status, sort created_key
+# ("<created_at>#<id>"), every attribute projected so a page is one Query; expires_at (epoch seconds) is the TTL
+# attribute. All keys are strings.
+_store = load_handler({}, REVIEW_STORE_FILE)
 STORE_LAYOUT = {
-    "hash_key": "id",
-    "index_name": "status-created",
-    "index_hash_key": "status",
-    "index_sort_key": "created_key",
-    "ttl_attribute": "expires_at",
+    "hash_key": _store.TABLE_KEY,
+    "index_name": _store.INDEX_NAME,
+    "index_hash_key": _store.INDEX_HASH_KEY,
+    "index_sort_key": _store.INDEX_RANGE_KEY,
+    "ttl_attribute": _store.TTL_ATTRIBUTE,
 }
 
-# The routes of lambda/reviews.py, and what each function of the api module must be given (design of issue 13, 5-6).
-REVIEW_ROUTE_KEYS = ("GET /v1/reviews", "GET /v1/reviews/{id}", "POST /v1/reviews/{id}/decision")
+# The routes of lambda/reviews.py (the local gateway sends the same ones to it), and what each function of the api
+# module must be given.
+REVIEW_ROUTE_KEYS = tuple(sorted(GATEWAY_REVIEW_ROUTE_KEYS))
 REVIEW_PATH = re.compile(r"^[A-Z]+ /v1/reviews(/|$)")
 FUNCTION_HANDLERS = {"scoring": "handler.lambda_handler", "reviews": "reviews.lambda_handler"}
 REVIEWS_ENVIRONMENT = frozenset({"REVIEWS_TABLE", "ALLOWED_ORIGINS", "LOG_LEVEL", "METRICS_SERVICE", "MAX_BODY_BYTES"})
