@@ -6,6 +6,7 @@ cookies, routes or state). Screenshots go to tests/e2e/artifacts/ (git-ignored).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -62,9 +63,9 @@ def auth_stack(local_stack_factory, tmp_path_factory):
         yield stack
 
 
-@pytest.fixture
-def page(browser):
-    """A page in a fresh context; any uncaught JavaScript error fails the test that caused it."""
+@contextlib.contextmanager
+def checked_page(browser, name: str = "the page"):
+    """A page in a fresh context (a browser of its own); any uncaught JavaScript error on it fails the test."""
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -72,7 +73,13 @@ def page(browser):
     page.on("pageerror", lambda error: errors.append(error))
     yield page
     context.close()
-    assert not errors, f"uncaught JavaScript errors on the page: {errors}"
+    assert not errors, f"uncaught JavaScript errors on {name}: {errors}"
+
+
+@pytest.fixture
+def page(browser):
+    with checked_page(browser) as page:
+        yield page
 
 
 @pytest.fixture

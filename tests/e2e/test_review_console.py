@@ -20,12 +20,13 @@ import requests
 from playwright.sync_api import expect
 
 from toxiguard.config import LABELS
+from toxiguard.lambda_functions import REVIEWS_FILE
 from toxiguard.serving.local.auth import MODERATE_SCOPE, REVIEW_SCOPE, AuthSettings
-from toxiguard.serving.local.gateway import REVIEWS_FILE, Gateway
+from toxiguard.serving.local.gateway import Gateway
 from toxiguard.serving.local.issuer import LOCAL_CLIENT_ID, LocalIssuer
 from toxiguard.serving.local.stack import handler_environment
 
-from .conftest import DESKTOP, PHONE, deployed_csp, display_name, enforce_csp, open_page, shown_score
+from .conftest import PHONE, checked_page, deployed_csp, display_name, enforce_csp, open_page, shown_score
 from .fake_hosted_ui import running_hosted_ui
 
 pytestmark = pytest.mark.slow  # the stack loads the shipped model in a server process
@@ -125,15 +126,9 @@ def console(stack, data_dir, tmp_path) -> Iterator[Console]:
 
 @pytest.fixture
 def second_page(browser):
-    """A page in a context of its own (another moderator's browser); uncaught JavaScript errors fail the test."""
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(error))
-    yield page
-    context.close()
-    assert not errors, f"uncaught JavaScript errors on the second page: {errors}"
+    """Another moderator's browser."""
+    with checked_page(browser, "the second page") as page:
+        yield page
 
 
 # --- Helpers ----------------------------------------------------------------------------------------------------------

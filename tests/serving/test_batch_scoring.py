@@ -29,9 +29,9 @@ import pytest
 
 from toxiguard import cli
 from toxiguard.config import LABELS
+from toxiguard.lambda_functions import load_handler
 from toxiguard.serving import batch, client
 from toxiguard.serving.client import ApiError, ApiScorer, LocalScorer, RetryPolicy
-from toxiguard.serving.local.gateway import load_handler
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FRIENDLY = "Thanks for fixing the references, the article reads much better now."

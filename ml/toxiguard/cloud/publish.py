@@ -280,38 +280,33 @@ def same_model(published_manifest: bytes, artifact: ArtifactFiles) -> bool:
 def update_decision_policy(s3, bucket: str, artifact: ArtifactFiles, published_etag: str) -> None:
     """Replace a published manifest whose model is this one but whose decision policy differs. Conditional on the
     manifest read (If-Match), so a concurrent change is never overwritten unseen."""
-    key = version_key(artifact.version, MANIFEST_FILE)
-    try:
-        s3.put_object(
-            Bucket=bucket, Key=key, Body=artifact.manifest_bytes, ContentType="application/json",
-            ChecksumAlgorithm="SHA256", IfMatch=published_etag,
-            ChecksumSHA256=checksum_header(hashlib.sha256(artifact.manifest_bytes).hexdigest()),
-        )  # fmt: skip
-    except ClientError as exc:
-        if error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
-            raise CommandError(
-                f"s3://{bucket}/{key} changed while publishing: another publish of {artifact.version} replaced it "
-                "first; publish again to compare with it"
-            ) from None
-        raise
+    conflict = "changed while publishing: another publish of {version} replaced it first; publish again to compare"
+    write_manifest_if(s3, bucket, artifact, {"IfMatch": published_etag}, conflict)
     log.info("%s: the model is published already; its decision policy (block thresholds) is updated", artifact.version)
 
 
 def put_manifest(s3, bucket: str, artifact: ArtifactFiles) -> None:
     """The manifest last and only if absent: it marks the version complete, and exactly one publish wins."""
+    conflict = (
+        "appeared while publishing: another publish of {version} finished first (its manifest stands; check that its "
+        "model.tar.gz is the one you meant)"
+    )
+    write_manifest_if(s3, bucket, artifact, {"IfNoneMatch": "*"}, conflict)
+
+
+def write_manifest_if(s3, bucket: str, artifact: ArtifactFiles, condition: dict[str, str], conflict: str) -> None:
+    """PUT the artifact's manifest with an S3 precondition (`IfNoneMatch` or `IfMatch`); when it fails, a
+    CommandError saying `s3://<key> <conflict>`."""
     key = version_key(artifact.version, MANIFEST_FILE)
     try:
         s3.put_object(
             Bucket=bucket, Key=key, Body=artifact.manifest_bytes, ContentType="application/json",
-            ChecksumAlgorithm="SHA256", IfNoneMatch="*",
+            ChecksumAlgorithm="SHA256", **condition,
             ChecksumSHA256=checksum_header(hashlib.sha256(artifact.manifest_bytes).hexdigest()),
         )  # fmt: skip
     except ClientError as exc:
         if error_code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
-            raise CommandError(
-                f"s3://{bucket}/{key} appeared while publishing: another publish of {artifact.version} finished "
-                "first (its manifest stands; check that its model.tar.gz is the one you meant)"
-            ) from None
+            raise CommandError(f"s3://{bucket}/{key} {conflict.format(version=artifact.version)}") from None
         raise
 
 
