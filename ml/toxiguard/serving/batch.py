@@ -16,6 +16,7 @@ import gzip
 import io
 import logging
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -50,6 +51,8 @@ class ScoreSummary:
     scored: int = 0
     flagged: int = 0
     blocked: int = 0
+    flagged_by_label: Counter[str] = dataclasses.field(default_factory=Counter)  # scored rows flagged per label
+    actions: Counter[str] = dataclasses.field(default_factory=Counter)  # scored rows per action
     unscored_rows: list[Problem] = dataclasses.field(default_factory=list)  # file, row number, column, why
     api_error: ApiError | None = None  # the first request that failed for good
 
