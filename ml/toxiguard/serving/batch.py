@@ -284,9 +284,13 @@ def report(source: Path, target: Path, summary: ScoreSummary, model_version: str
         print(f"  the API failed: {summary.api_error}", file=sys.stderr)
 
 
+def comments_stem(name: str) -> str:
+    """A comments file's name without `.csv` or `.csv.gz`."""
+    return name.removesuffix(".gz").removesuffix(".csv")
+
+
 def scored_name(name: str) -> str:
-    """The scored file's name for a comments file's: `<stem>.scored.csv` for `<stem>.csv` or `<stem>.csv.gz`."""
-    return f"{name.removesuffix('.gz').removesuffix('.csv')}.scored.csv"
+    return f"{comments_stem(name)}.scored.csv"
 
 
 def default_output(source: Path) -> Path:
