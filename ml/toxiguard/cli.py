@@ -381,16 +381,18 @@ def _score_cloud(args: argparse.Namespace) -> int:
         resources = transform.JobResources(args.instance_type or transform.DEFAULT_INSTANCE_TYPE, args.instances or 1)
         result = transform.score_cloud(
             _aws_session(args.region), settings, args.input, args.out, resources=resources, version=args.version,
-            column=args.column, wait=bool(args.wait), poll_seconds=args.poll_seconds or DEFAULT_POLL_SECONDS,
-            max_wait_seconds=_max_wait_seconds(args),
+            column=args.column, wait=bool(args.wait), **_wait_options(args),
         )  # fmt: skip
         return transform.print_result(result) if result else 0
 
     return _aws_command(args, run)
 
 
-def _max_wait_seconds(args: argparse.Namespace) -> float:
-    return (args.max_wait_hours or DEFAULT_MAX_WAIT_HOURS) * 3600
+def _wait_options(args: argparse.Namespace) -> dict:
+    """--poll-seconds and --max-wait-hours, or their defaults (None: not given, so `score` can tell)."""
+    hours = DEFAULT_MAX_WAIT_HOURS if args.max_wait_hours is None else args.max_wait_hours
+    poll_seconds = DEFAULT_POLL_SECONDS if args.poll_seconds is None else args.poll_seconds
+    return {"poll_seconds": poll_seconds, "max_wait_seconds": hours * 3600}
 
 
 def cmd_score_join(args: argparse.Namespace) -> int:
@@ -398,8 +400,7 @@ def cmd_score_join(args: argparse.Namespace) -> int:
         from toxiguard.cloud import transform
 
         result = transform.score_join(
-            _aws_session(args.region), args.job, wait=bool(args.wait), poll_seconds=args.poll_seconds or
-            DEFAULT_POLL_SECONDS, max_wait_seconds=_max_wait_seconds(args),
+            _aws_session(args.region), args.job, wait=bool(args.wait), **_wait_options(args)
         )  # fmt: skip
         return transform.print_result(result)
 

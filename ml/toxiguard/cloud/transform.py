@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 # flatten the predictions in order.
 BATCH_STRATEGY = "MultiRecord"
 
-# MaxPayloadInMB = 1, the smallest whole value (0 means chunked streaming, which TF Serving's container does not take).
+# MaxPayloadInMB = 1, the smallest whole value (0 would mean requests of any size, sent with chunked encoding).
 # A record is ~400 bytes (399 on average over train_assembled.csv.gz's 52,416 comments as `{"text": ...}` lines),
 # so a request holds ~2,500 comments. TF Serving calls the signature on a request's instances as they come: padded
 # to the longest, not length-sorted as the local model server and the in-process scorer do. In arrival order the
@@ -77,8 +77,7 @@ MAX_PAYLOAD_MB = 1
 # time 3,143 comments/s, two at once 3,926/s (1.25x; bench/results/ml.json, batch_64_length_sorted and
 # batch_64_scorer); through the local stack 64-comment requests at concurrency 1 / 2 / 4 gave 2,509 / 2,771 / 2,925
 # comments/s (bench/results/serving.json, runs.micro_batching.batch_64): 2 concurrent requests per 2 vCPUs take
-# most of the gain, more only queue. SageMaker caps MaxConcurrentTransforms x MaxPayloadInMB at 100 MB.
-MAX_PAYLOAD_TIMES_CONCURRENCY_MB = 100
+# most of the gain, more only queue. (SageMaker caps MaxConcurrentTransforms x MaxPayloadInMB at 100 MB: 8 x 1 here.)
 
 # The CPU instance types Batch Transform offers that this job allows, with their vCPUs. The serving image is AWS's
 # tensorflow-inference CPU build, so GPU types would pay for an idle GPU; c5 and c6i are compute-optimised (the
@@ -270,7 +269,7 @@ class TransformPlan:
 
     def to_json(self) -> str:
         fields = {"format": PLAN_FORMAT, **dataclasses.asdict(self), "files": [f.to_dict() for f in self.files]}
-        return json.dumps(fields, indent=2, ensure_ascii=False)
+        return json.dumps(fields, indent=2)  # ASCII: a header read from invalid UTF-8 holds surrogates
 
     @classmethod
     def from_json(cls, text: bytes, uri: str) -> TransformPlan:
@@ -355,14 +354,12 @@ def model_request(name: str, settings: TransformSettings, version: str) -> dict:
 
 def transform_job_request(name: str, model: str, settings: TransformSettings, resources: JobResources,
                           staging: S3Prefix, job_output: S3Prefix, version: str) -> dict:  # fmt: skip
-    concurrency = concurrent_requests(resources.instance_type)
-    assert concurrency * MAX_PAYLOAD_MB <= MAX_PAYLOAD_TIMES_CONCURRENCY_MB, "SageMaker refuses the product"
     return {
         "TransformJobName": name,
         "ModelName": model,
         "BatchStrategy": BATCH_STRATEGY,
         "MaxPayloadInMB": MAX_PAYLOAD_MB,
-        "MaxConcurrentTransforms": concurrency,
+        "MaxConcurrentTransforms": concurrent_requests(resources.instance_type),
         # No Environment: the endpoint's SAGEMAKER_TFS_ENABLE_BATCHING (max_batch_size 64) would refuse a request of
         # ~2,500 instances. No DataProcessing: the join pairs rows itself, in order.
         "TransformInput": {
