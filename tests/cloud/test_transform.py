@@ -35,7 +35,8 @@ KMS = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890
 IMAGE = "763104351884.dkr.ecr.eu-west-1.amazonaws.com/tensorflow-inference:2.19-cpu-py312-sagemaker"
 VERSION = "20270101T000000Z-0123456"
 IN, OUT = f"s3://{BATCH}/input/history/", f"s3://{BATCH}/output/history/"
-JOB = "toxiguard-score-test"
+PREFIX = "toxiguard-dev-batch"
+JOB = f"{PREFIX}-test"
 OUTPUTS = {
     "transform_role_arn": ROLE,
     "batch_input_uri": f"s3://{BATCH}/input/",
@@ -43,6 +44,7 @@ OUTPUTS = {
     "batch_kms_key_arn": KMS,
     "serving_image_uri": IMAGE,
     "artifact_bucket_name": BUCKET,
+    "batch_name_prefix": PREFIX,
     "api_url": "https://api.example.test",  # the stack's other outputs are ignored
 }
 ENVIRONMENT = {variable: OUTPUTS[output] for _, output, variable in transform.SETTING_SOURCES}
@@ -105,7 +107,8 @@ def test_model_and_transform_job_requests(session, settings, capsys):
     assert start(session, settings) is None  # not waiting
 
     model = sent(calls, "CreateModel")
-    assert re.fullmatch(r"toxiguard-batch-20270101T000000Z-0123456-[0-9a-f]{8}", model["ModelName"])
+    # The operator policy allows models and jobs named <batch_name_prefix>-* only.
+    assert re.fullmatch(rf"{PREFIX}-20270101T000000Z-0123456-[0-9a-f]{{8}}", model["ModelName"])
     assert model["ExecutionRoleArn"] == ROLE
     assert model["PrimaryContainer"] == {"Image": IMAGE, "Mode": "SingleModel",
                                          "ModelDataUrl": f"s3://{BUCKET}/models/{VERSION}/model.tar.gz"}  # fmt: skip
@@ -144,19 +147,28 @@ def test_model_and_transform_job_requests(session, settings, capsys):
 def test_the_model_is_reused_for_its_version_and_image(session, settings):
     put(session, IN + "comments.csv", COMMENTS.encode())
     calls = record_calls(session, "sagemaker")
-    start(session, settings, name="toxiguard-score-a")
-    start(session, settings, name="toxiguard-score-b", resources=transform.JobResources("ml.m5.2xlarge", 3))
+    start(session, settings, name=f"{PREFIX}-a")
+    start(session, settings, name=f"{PREFIX}-b", resources=transform.JobResources("ml.m5.2xlarge", 3))
     assert [op for op, _ in calls if op == "CreateModel"] == ["CreateModel"]
     first, second = [p for op, p in calls if op == "CreateTransformJob"]
     assert first["ModelName"] == second["ModelName"]
     assert second["TransformResources"] == {"InstanceType": "ml.m5.2xlarge", "InstanceCount": 3}
     assert second["MaxConcurrentTransforms"] == 4
     other_image = IMAGE.replace("2.19-cpu", "2.20-cpu")
-    assert transform.model_name(VERSION, other_image, "s3://b/k", ROLE) != transform.model_name(
-        VERSION, IMAGE, "s3://b/k", ROLE
+    assert transform.model_name(PREFIX, VERSION, other_image, "s3://b/k", ROLE) != transform.model_name(
+        PREFIX, VERSION, IMAGE, "s3://b/k", ROLE
     )
     long_version = "20270101T000000Z-" + "a" * 40  # a full commit hash: the name still fits SageMaker's 63
-    assert len(transform.model_name(long_version, IMAGE, "s3://b/k", ROLE)) <= 63
+    assert len(transform.model_name(PREFIX, long_version, IMAGE, "s3://b/k", ROLE)) <= 63
+
+
+def test_job_names_are_unique_valid_and_carry_the_stacks_prefix():
+    longest = "a" * 42
+    names = {transform.transform_job_name(longest) for _ in range(20)}
+    assert len(names) > 1  # a random part: two jobs started in the same second differ
+    pattern = botocore.session.get_session().get_service_model("sagemaker").shape_for("TransformJobName")
+    assert all(len(n) <= 63 and re.fullmatch(pattern.metadata["pattern"], n) for n in names)
+    assert all(n.startswith(f"{longest}-") for n in names)
 
 
 def test_instance_types_are_transform_types_with_their_vcpus():
@@ -184,6 +196,8 @@ def test_settings_from_the_environment_equal_the_stack_outputs(settings):
         ({"serving_image_uri": "tensorflow/serving:latest"}, r"serving_image_uri is not an ECR image URI"),
         ({"batch_output_uri": "https://bucket/output/"}, r"batch_output_uri: 'https://bucket/output/' is not an s3://"),
         ({"batch_output_uri": f"s3://{BATCH}/input/out/"}, r"prefixes overlap"),
+        ({"batch_name_prefix": "Toxiguard_dev"}, r"batch_name_prefix is not a SageMaker name prefix"),
+        ({"batch_name_prefix": "a" * 43}, r"at most 42 characters"),
     ],
 )
 def test_settings_are_checked(stack_outputs, change, message):
@@ -225,7 +239,7 @@ def test_only_csv_files_directly_under_the_input_are_sent(session, settings):
     plan = transform.TransformPlan.from_json(get(session, f"{OUT}_toxiguard/{JOB}/plan.json"), "plan.json")
     assert [f.source for f in plan.files] == [IN + "a.csv", IN + "b.csv.gz"]
     with pytest.raises(aws.CommandError, match=r"no \.csv or \.csv\.gz files directly under .*/input/empty/"):
-        transform.score_cloud(session, settings, f"s3://{BATCH}/input/empty/", OUT, name="toxiguard-score-x")
+        transform.score_cloud(session, settings, f"s3://{BATCH}/input/empty/", OUT, name=f"{PREFIX}-x")
 
 
 def describe(status: str, **extra) -> dict:
@@ -294,7 +308,7 @@ def test_wait_joins_the_container_output_into_scored_csvs(session, stack_outputs
     first_requests = container_output(SENT_SCORES[:2], SENT_SCORES[2:])
     put(session, f"{job_output}{staging_name(1, 'comments.csv')}.out", first_requests)
     put(session, f"{job_output}{staging_name(2, 'more.csv.gz')}.out", container_output([[0.05] * 6]))
-    monkeypatch.setattr(transform, "transform_job_name", lambda: JOB)
+    monkeypatch.setattr(transform, "transform_job_name", lambda prefix: JOB)
     monkeypatch.setattr(cli, "_aws_session", lambda region: session)
 
     code = cli.main(["score", IN, "--out", OUT, "--cloud", "--wait", "--poll-seconds", "0",

@@ -8,7 +8,8 @@
 
 1. Settings come from Terraform's outputs (`terraform output -json` as --stack-outputs FILE, or TOXIGUARD_*
    variables): the transform role, which may read only `batch_input_uri` and the published models and write only
-   `batch_output_uri`, so <in> and <out> must lie under those.
+   `batch_output_uri`, so <in> and <out> must lie under those; `batch_name_prefix`, the only names the operator
+   policy lets its user give models and jobs.
 2. Prepare, with the user's credentials: each CSV directly under <in>, in key order, streamed through
    `transform_data.convert_csv` (local `score`'s row checks) into its staging object.
 3. A SageMaker model per published version and serving image (reused), and a transform job on the staging prefix.
@@ -101,8 +102,8 @@ JSONLINES = "application/jsonlines"
 STAGING_DIR = "_toxiguard"  # under <in> and <out>: what the job reads and writes, apart from the user's files
 PLAN_FILE = "plan.json"
 PLAN_FORMAT = 1
-MODEL_PREFIX = "toxiguard-batch"
 MAX_NAME_LENGTH = 63  # SageMaker's model and job names
+JOB_NAME_SUFFIX_LENGTH = len("-20270101-000000-abcd")  # transform_job_name's part after the prefix
 TAGS = {"Project": "toxiguard", "CreatedBy": "toxiguard score --cloud"}
 
 
@@ -165,6 +166,8 @@ SETTING_SOURCES = (
     ("kms_key_arn", "batch_kms_key_arn", "TOXIGUARD_BATCH_KMS_KEY_ARN"),
     ("image_uri", "serving_image_uri", "TOXIGUARD_SERVING_IMAGE_URI"),
     ("artifact_bucket", "artifact_bucket_name", "TOXIGUARD_ARTIFACT_BUCKET"),
+    # The operator policy allows models and jobs with this prefix only, and the role writes only their log streams.
+    ("name_prefix", "batch_name_prefix", "TOXIGUARD_BATCH_NAME_PREFIX"),
 )
 SETTING_PATTERNS = {
     "role_arn": (IAM_ROLE_ARN, "an IAM role ARN"),
@@ -174,6 +177,11 @@ SETTING_PATTERNS = {
         "an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>)",
     ),
     "artifact_bucket": (re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "an S3 bucket name"),
+    "name_prefix": (
+        re.compile(rf"[a-z0-9]([a-z0-9-]{{0,{MAX_NAME_LENGTH - JOB_NAME_SUFFIX_LENGTH - 2}}}[a-z0-9])?"),
+        f"a SageMaker name prefix (lower-case letters, digits and hyphens, at most "
+        f"{MAX_NAME_LENGTH - JOB_NAME_SUFFIX_LENGTH} characters)",
+    ),
 }
 
 
@@ -185,6 +193,7 @@ class TransformSettings:
     kms_key_arn: str
     image_uri: str
     artifact_bucket: str
+    name_prefix: str
 
     @classmethod
     def from_values(cls, values: Mapping[str, object], names: Mapping[str, str], source: str) -> TransformSettings:
@@ -207,7 +216,7 @@ class TransformSettings:
             raise CommandError(f"{source}: the batch input and output prefixes overlap ({input_prefix.uri}, "
                                f"{output_prefix.uri})", 2)  # fmt: skip
         return cls(values["role_arn"], input_prefix, output_prefix, values["kms_key_arn"], values["image_uri"],
-                   values["artifact_bucket"])  # fmt: skip
+                   values["artifact_bucket"], values["name_prefix"])  # fmt: skip
 
     @classmethod
     def from_stack_outputs(cls, path: Path) -> TransformSettings:
@@ -233,6 +242,9 @@ class TransformSettings:
         values = {setting: environ[variable] for setting, _, variable in SETTING_SOURCES if variable in environ}
         names = {setting: variable for setting, _, variable in SETTING_SOURCES}
         return cls.from_values(values, names, "the environment (no --stack-outputs)")
+
+    def model_data_url(self, version: str) -> str:
+        return f"s3://{self.artifact_bucket}/{version_key(version, TARBALL_FILE)}"
 
     def check_locations(self, input_prefix: S3Prefix, output_prefix: S3Prefix) -> None:
         """The transform role reads only under `batch_input_uri` and writes only under `batch_output_uri`."""
@@ -319,18 +331,18 @@ def stage_inputs(s3, keys: list[str], bucket: str, staging: S3Prefix, column: st
 # --------------------------------------------------------------------------------------------------
 
 
-def model_name(version: str, image_uri: str, model_data_url: str, role_arn: str) -> str:
-    """`toxiguard-batch-<version>-<hash>`, the same for the same version, image and role (so it is reused) and new
-    when any changes (a model never changes its image); shortened to SageMaker's 63 characters by the version's
-    commit, which the hash still covers."""
+def model_name(prefix: str, version: str, image_uri: str, model_data_url: str, role_arn: str) -> str:
+    """`<prefix>-<version>-<hash>`, the same for the same version, image and role (so it is reused) and new when any
+    changes (a model never changes its image); shortened to SageMaker's 63 characters by the version's commit, which
+    the hash still covers."""
     digest = hashlib.sha256(json.dumps([version, image_uri, model_data_url, role_arn]).encode()).hexdigest()[:8]
-    readable = f"{MODEL_PREFIX}-{version}"[: MAX_NAME_LENGTH - len(digest) - 1].rstrip("-")
+    readable = f"{prefix}-{version}"[: MAX_NAME_LENGTH - len(digest) - 1].rstrip("-")
     return f"{readable}-{digest}"
 
 
-def transform_job_name(now: dt.datetime | None = None) -> str:
-    """`toxiguard-score-<UTC time>-<4 hex>`: two users starting a job in the same second do not collide."""
-    return f"{job_name('toxiguard-score', now)}-{secrets.token_hex(2)}"
+def transform_job_name(prefix: str, now: dt.datetime | None = None) -> str:
+    """`<prefix>-<UTC time>-<4 hex>`: two users starting a job in the same second do not collide."""
+    return f"{job_name(prefix, now)}-{secrets.token_hex(2)}"
 
 
 def aws_tags(version: str) -> list[dict[str, str]]:
@@ -344,7 +356,7 @@ def model_request(name: str, settings: TransformSettings, version: str) -> dict:
         "PrimaryContainer": {
             "Image": settings.image_uri,
             "Mode": "SingleModel",
-            "ModelDataUrl": f"s3://{settings.artifact_bucket}/{version_key(version, TARBALL_FILE)}",
+            "ModelDataUrl": settings.model_data_url(version),
         },
         # SageMaker moves the data in and out; the container needs no network (as the endpoint's model).
         "EnableNetworkIsolation": True,
@@ -506,7 +518,7 @@ def score_cloud(
     None when the job was started without waiting."""
     input_prefix, output_prefix = S3Prefix.parse(input_uri, "the input"), S3Prefix.parse(output_uri, "--out")
     settings.check_locations(input_prefix, output_prefix)
-    name = name or transform_job_name()
+    name = name or transform_job_name(settings.name_prefix)
     staging, job_output = input_prefix.child(STAGING_DIR, name), output_prefix.child(STAGING_DIR, name)
     s3, sm = session.client("s3"), session.client("sagemaker")
     with tempfile.TemporaryDirectory(prefix="toxiguard-score-") as tmp:
@@ -529,8 +541,8 @@ def score_cloud(
                         "(split the input into more files)", resources.instance_count, sending,
                         resources.instance_count - sending)  # fmt: skip
         with aws_errors(f"starting SageMaker transform job {name}"):
-            model = model_name(version, settings.image_uri, f"s3://{settings.artifact_bucket}/"
-                               f"{version_key(version, TARBALL_FILE)}", settings.role_arn)  # fmt: skip
+            model = model_name(settings.name_prefix, version, settings.image_uri, settings.model_data_url(version),
+                               settings.role_arn)  # fmt: skip
             created = ensure_model(sm, model_request(model, settings, version))
             sm.create_transform_job(**transform_job_request(name, model, settings, resources, staging, job_output,
                                                             version))  # fmt: skip
