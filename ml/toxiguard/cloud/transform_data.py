@@ -46,8 +46,8 @@ _SHOWN_CHARS = 120  # of a bad prediction, in an error message
 
 
 class TransformDataError(ValueError):
-    """The container's output cannot be read or does not fit the plan; the message names the file and the counts
-    (or line). The output stream written so far is then unusable."""
+    """A plan, a container output or a re-read input that does not fit: the message names the file and the line, row
+    or counts. When `join` raises it, what it wrote to the output stream is unusable."""
 
 
 def payload_limit_bytes(max_payload_mb: int) -> int:
@@ -124,7 +124,7 @@ class SendPlan:
         for field in dataclasses.fields(cls):
             expected = types.get(field.name, str)
             if not isinstance(data.get(field.name), expected):
-                raise TransformDataError(f"send plan: {field.name!r} is missing or not a {expected.__name__}")
+                raise TransformDataError(f"send plan: {field.name!r} is missing or not of type {expected.__name__}")
         try:
             unsendable = [Problem(**problem) for problem in data["unsendable"]]
         except TypeError as exc:
@@ -272,7 +272,7 @@ def join(
     paired = 0
     for row in comments.rows:
         if row.number - 1 > plan.rows_read:
-            raise _changed(plan, f"row {row.number} is new: it ended at row {plan.rows_read + 1}")
+            raise _changed(plan, f"row {row.number} is new: the file ended at row {plan.rows_read + 1}")
         if (row.problem is None) == (row.number in not_sent):
             raise _changed(plan, f"row {row.number} was {'not ' * (row.problem is None)}sent")
         if row.problem is not None:
