@@ -144,11 +144,12 @@ def test_model_and_transform_job_requests(session, settings, capsys):
     assert f"toxiguard score-join {JOB}" in out
 
 
-def test_the_model_is_reused_for_its_version_and_image(session, settings):
+def test_the_model_is_reused_for_its_version_and_image(session, settings, caplog):
     put(session, IN + "comments.csv", COMMENTS.encode())
     calls = record_calls(session, "sagemaker")
     start(session, settings, name=f"{PREFIX}-a")
     start(session, settings, name=f"{PREFIX}-b", resources=transform.JobResources("ml.m5.2xlarge", 3))
+    assert "3 instances but 1 file(s) to send" in caplog.text  # each file goes to one instance
     assert [op for op, _ in calls if op == "CreateModel"] == ["CreateModel"]
     first, second = [p for op, p in calls if op == "CreateTransformJob"]
     assert first["ModelName"] == second["ModelName"]

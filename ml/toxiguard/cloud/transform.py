@@ -73,13 +73,6 @@ BATCH_STRATEGY = "MultiRecord"
 # two at once ~3.5 s, against the invocation timeout's default of 600 s.
 MAX_PAYLOAD_MB = 1
 
-# MaxConcurrentTransforms = vCPUs / 2: two signature calls at once fill 2 vCPUs, since one call leaves part of the
-# second core idle while its LSTM steps through time. Measured on 2 vCPUs: length-sorted batches of 64 one at a
-# time 3,143 comments/s, two at once 3,926/s (1.25x; bench/results/ml.json, batch_64_length_sorted and
-# batch_64_scorer); through the local stack 64-comment requests at concurrency 1 / 2 / 4 gave 2,509 / 2,771 / 2,925
-# comments/s (bench/results/serving.json, runs.micro_batching.batch_64): 2 concurrent requests per 2 vCPUs take
-# most of the gain, more only queue. (SageMaker caps MaxConcurrentTransforms x MaxPayloadInMB at 100 MB: 8 x 1 here.)
-
 # The CPU instance types Batch Transform offers that this job allows, with their vCPUs. The serving image is AWS's
 # tensorflow-inference CPU build, so GPU types would pay for an idle GPU; c5 and c6i are compute-optimised (the
 # endpoint runs ml.c6i.large in prod), m5 has twice the memory per vCPU for long comments.
@@ -107,8 +100,14 @@ JOB_NAME_SUFFIX_LENGTH = len("-20270101-000000-abcd")  # transform_job_name's pa
 TAGS = {"Project": "toxiguard", "CreatedBy": "toxiguard score --cloud"}
 
 
+# MaxConcurrentTransforms = vCPUs / 2: two signature calls at once fill 2 vCPUs, since one call leaves part of the
+# second core idle while its LSTM steps through time. Measured on 2 vCPUs: length-sorted batches of 64 one at a
+# time 3,143 comments/s, two at once 3,926/s (1.25x; bench/results/ml.json, batch_64_length_sorted and
+# batch_64_scorer); through the local stack 64-comment requests at concurrency 1 / 2 / 4 gave 2,509 / 2,771 / 2,925
+# comments/s (bench/results/serving.json, runs.micro_batching.batch_64): 2 concurrent requests per 2 vCPUs take
+# most of the gain, more only queue. (SageMaker caps MaxConcurrentTransforms x MaxPayloadInMB at 100 MB: 8 x 1 here.)
 def concurrent_requests(instance_type: str) -> int:
-    """MaxConcurrentTransforms for `instance_type` (see above): one request per 2 vCPUs."""
+    """MaxConcurrentTransforms for `instance_type`: one request per 2 vCPUs."""
     return max(1, INSTANCE_VCPUS[instance_type] // 2)
 
 
@@ -500,6 +499,25 @@ def join_outputs(s3, plan: TransformPlan, work: Path) -> Scored:
 # --------------------------------------------------------------------------------------------------
 
 
+def start_job(sm, settings: TransformSettings, plan: TransformPlan, resources: JobResources, staging: S3Prefix,
+              job_output: S3Prefix) -> None:  # fmt: skip
+    """Create (or reuse) the version's model and start the transform job on the staging prefix."""
+    sending = sum(1 for file in plan.files if file.rows_sent)
+    if resources.instance_count > sending:
+        log.warning("%d instances but %d file(s) to send: SageMaker gives each file to one instance, so %d will "
+                    "idle (split the input into more files)", resources.instance_count, sending,
+                    resources.instance_count - sending)  # fmt: skip
+    version = plan.model_version
+    model = model_name(settings.name_prefix, version, settings.image_uri, settings.model_data_url(version),
+                       settings.role_arn)  # fmt: skip
+    created = ensure_model(sm, model_request(model, settings, version))
+    sm.create_transform_job(**transform_job_request(plan.job_name, model, settings, resources, staging, job_output,
+                                                    version))  # fmt: skip
+    print(f"started transform job {plan.job_name}: model {model} ({'created' if created else 'reused'}, version "
+          f"{version}), {resources.instance_count} x {resources.instance_type}, input {staging.uri}, output "
+          f"{job_output.uri}", flush=True)  # fmt: skip
+
+
 def score_cloud(
     session,
     settings: TransformSettings,
@@ -535,20 +553,8 @@ def score_cloud(
             print("no row can be sent, so no job runs; every row is written with its error", flush=True)
             with aws_errors(f"writing {output_prefix.uri}"):
                 return join_outputs(s3, plan, Path(tmp))
-        sending = sum(1 for file in files if file.rows_sent)
-        if resources.instance_count > sending:
-            log.warning("%d instances for %d files: SageMaker gives each file to one instance, so %d will idle "
-                        "(split the input into more files)", resources.instance_count, sending,
-                        resources.instance_count - sending)  # fmt: skip
         with aws_errors(f"starting SageMaker transform job {name}"):
-            model = model_name(settings.name_prefix, version, settings.image_uri, settings.model_data_url(version),
-                               settings.role_arn)  # fmt: skip
-            created = ensure_model(sm, model_request(model, settings, version))
-            sm.create_transform_job(**transform_job_request(name, model, settings, resources, staging, job_output,
-                                                            version))  # fmt: skip
-        print(f"started transform job {name}: model {model} ({'created' if created else 'reused'}, version "
-              f"{version}), {resources.instance_count} x {resources.instance_type}, input {staging.uri}, output "
-              f"{job_output.uri}", flush=True)  # fmt: skip
+            start_job(sm, settings, plan, resources, staging, job_output)
         if not wait:
             print(f"when it has finished, join its output into {output_prefix.uri} with: toxiguard score-join {name}"
                   " (add --wait to follow it)", flush=True)  # fmt: skip
