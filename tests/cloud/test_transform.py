@@ -176,8 +176,8 @@ def test_instance_types_are_transform_types_with_their_vcpus():
     model = botocore.session.get_session().get_service_model("sagemaker")
     offered = set(model.shape_for("TransformInstanceType").enum)
     assert set(transform.INSTANCE_VCPUS) <= offered
-    assert {t: transform.concurrent_requests(t) for t in ("ml.c6i.large", "ml.c5.xlarge", "ml.c5.4xlarge")} == {
-        "ml.c6i.large": 1, "ml.c5.xlarge": 2, "ml.c5.4xlarge": 8}  # fmt: skip
+    assert {t: transform.concurrent_requests(t) for t in ("ml.m5.large", "ml.c5.xlarge", "ml.c5.4xlarge")} == {
+        "ml.m5.large": 1, "ml.c5.xlarge": 2, "ml.c5.4xlarge": 8}  # fmt: skip
     # SageMaker refuses MaxConcurrentTransforms x MaxPayloadInMB above 100 MB.
     assert max(transform.concurrent_requests(t) for t in transform.INSTANCE_VCPUS) * transform.MAX_PAYLOAD_MB <= 100
     with pytest.raises(aws.CommandError, match=r"ml\.p3\.2xlarge is not one this job runs on.*ml\.c5\.xlarge"):

@@ -68,19 +68,21 @@ BATCH_STRATEGY = "MultiRecord"
 # so a request holds ~2,500 comments. TF Serving calls the signature on a request's instances as they come: padded
 # to the longest, not length-sorted as the local model server and the in-process scorer do. In arrival order the
 # signature scored 1,316 comments/s in batches of 64 and 1,438/s in batches of 256 on 2 vCPUs (bench/results/ml.json,
-# serving_in_process.batch_64_arrival_order and batch_256_arrival_order): larger requests gain ~10% at most while
-# their memory grows with them, so the smallest payload is kept. A full request then takes ~1.7 s (2,500 / 1,438),
-# two at once ~3.5 s, against the invocation timeout's default of 600 s.
+# serving_in_process.batch_64_arrival_order and batch_256_arrival_order). A spot check of 1 MB requests (not in
+# bench/results: one run on the busy 2-vCPU development machine, the same 12,000 comments at each size) scored 767
+# comments/s in requests of 256 and 737/s in requests of ~2,500, while the process's peak memory grew from 1.0 to
+# 3.1 GB: larger requests gain nothing and each one in flight holds ~2 GB, so the smallest payload is kept. A full
+# request takes ~1.7 s at the benchmark's rate (2,500 / 1,438), against the invocation timeout's default of 600 s.
 MAX_PAYLOAD_MB = 1
 
 # The CPU instance types Batch Transform offers that this job allows, with their vCPUs. The serving image is AWS's
-# tensorflow-inference CPU build, so GPU types would pay for an idle GPU; c5 and c6i are compute-optimised (the
-# endpoint runs ml.c6i.large in prod), m5 has twice the memory per vCPU for long comments.
+# tensorflow-inference CPU build, so GPU types would pay for an idle GPU. Each holds 2 GiB of memory per vCPU or
+# more, which covers ~2 GB per request in flight (one per 2 vCPUs, see concurrent_requests) plus the server; not
+# ml.c6i.large (2 vCPUs, 4 GiB), where one request and the server would come to ~3 GB of the 4.
 INSTANCE_VCPUS = {
     "ml.c5.xlarge": 4,
     "ml.c5.2xlarge": 8,
     "ml.c5.4xlarge": 16,
-    "ml.c6i.large": 2,
     "ml.c6i.xlarge": 4,
     "ml.c6i.2xlarge": 8,
     "ml.c6i.4xlarge": 16,
