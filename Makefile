@@ -31,6 +31,14 @@ BUCKET ?=
 VERSION ?=
 REGION ?=
 ROLE_ARN ?=
+# make score-cloud: IN and OUT are s3:// prefixes under the environment's batch_input_uri / batch_output_uri; its
+# Terraform outputs (the transform role, the prefixes, the serving image) are read from terraform/envs/$(ENV).
+IN ?=
+OUT ?=
+ENV ?= dev
+INSTANCES ?=
+INSTANCE_TYPE ?=
+STACK_OUTPUTS := runs/stack-outputs-$(ENV).json
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -38,7 +46,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 # Terraform must not phone home for version and security bulletins (there is no network here).
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: help install infra-tools browser train tune evaluate package model publish train-cloud smoke serve demo test check-infra lint format bench clean
+.PHONY: help install infra-tools browser train tune evaluate package model publish train-cloud score-cloud smoke serve demo test check-infra lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +106,14 @@ train-cloud: install ## SageMaker training job on $(DATA) (BUCKET, ROLE_ARN; EMB
 	@test -n "$(BUCKET)" -a -n "$(ROLE_ARN)" || { echo "make train-cloud: set BUCKET=<artifact bucket> and ROLE_ARN=<SageMaker execution role>"; exit 2; }
 	$(BIN)/toxiguard train-cloud --bucket $(BUCKET) --role-arn $(ROLE_ARN) --data $(DATA) $(if $(REGION),--region $(REGION)) \
 		$(if $(EMBEDDINGS),--embeddings $(EMBEDDINGS)) $(if $(TUNE),--tune --max-jobs $(TRIALS)) $(if $(WAIT),--wait --out $(ARTIFACTS))
+
+score-cloud: install ## score the CSVs under IN=s3://... into OUT=s3://... on SageMaker Batch Transform (ENV=dev; INSTANCES, INSTANCE_TYPE, VERSION; WAIT=1: join the output)
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "make score-cloud: set IN=s3://<batch bucket>/input/<folder>/ and OUT=s3://<batch bucket>/output/<folder>/ (terraform output batch_input_uri, batch_output_uri)"; exit 2; }
+	@mkdir -p $(dir $(STACK_OUTPUTS))
+	terraform -chdir=terraform/envs/$(ENV) output -json > $(STACK_OUTPUTS)
+	$(BIN)/toxiguard score $(IN) --out $(OUT) --cloud --stack-outputs $(STACK_OUTPUTS) $(if $(REGION),--region $(REGION)) \
+		$(if $(INSTANCES),--instances $(INSTANCES)) $(if $(INSTANCE_TYPE),--instance-type $(INSTANCE_TYPE)) \
+		$(if $(VERSION),--version $(VERSION)) $(if $(WAIT),--wait)
 
 smoke: install ## smoke-test a running stack: API_URL=... [SITE_URL=...] [VERSION=...] (standard library only)
 	@test -n "$(API_URL)" || { echo "make smoke: set API_URL=<api url> (terraform output api_url)"; exit 2; }

@@ -30,7 +30,7 @@ import importlib.abc, sys
 class Uninstalled(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in {packages!r}:
-            raise ModuleNotFoundError(f"No module named {{name!r}}")
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 sys.meta_path.insert(0, Uninstalled())
 """
         return subprocess.run([sys.executable, "-c", guard + code], capture_output=True, text=True, timeout=timeout)

@@ -6,7 +6,9 @@
     toxiguard package   export the evaluated run as artifacts/<version>/ (model.tar.gz + manifest.json)
     toxiguard decision-policy  choose a packaged model's block thresholds and write them into its manifest
     toxiguard predict   score comments (in-process, or through a running API with --api) and print a table
-    toxiguard score     score a CSV file in batches, streaming, into a CSV with scores and verdicts
+    toxiguard score     score a CSV file in batches, streaming, into a CSV with scores and verdicts; with --cloud,
+                        the CSVs under an s3:// prefix on a SageMaker Batch Transform job
+    toxiguard score-join  join a Batch Transform job's output into scored CSVs (after `score --cloud` without --wait)
     toxiguard serve     run the local stack: SageMaker-compatible model server + API gateway + web page
     toxiguard token     print an access token from the local development issuer (for AUTH=jwt)
     toxiguard publish   upload an artifact to S3 behind a quality gate; print the values Terraform deploys
@@ -17,7 +19,8 @@ Exit codes: 0 success, 1 a missing/conflicting file, an unusable run, a failed e
 could not be reached (after retries), or a failed AWS call (no credentials, no such bucket, access denied, another
 artifact under a published version), 2 invalid input data or usage, or an API that refused the request (4xx),
 3 the quality gate refused to publish the model. `score` keeps every row in its output: rows it could not score have
-a `score_error`, and the exit code is 1 or 2 as the API's failure says, else 2 when some input rows were unusable.
+a `score_error`, and the exit code is 1 or 2 as the API's failure says, else 2 when some input rows were unusable
+(`score --cloud` and `score-join` too; a failed or stopped transform job is 1).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import TYPE_CHECKING
 from dotenv import find_dotenv, load_dotenv
 
 from toxiguard.artifact import latest_artifact
+from toxiguard.cloud import IAM_ROLE_ARN
 from toxiguard.config import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DATA,
@@ -121,7 +125,7 @@ def _bucket(value: str) -> str:
 
 
 def _role_arn(value: str) -> str:
-    if not re.fullmatch(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", value):
+    if not IAM_ROLE_ARN.fullmatch(value):
         raise argparse.ArgumentTypeError("not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
     return value
 
@@ -266,17 +270,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# `score`'s options that only mean something with --cloud (None when not given).
+CLOUD_SCORE_OPTIONS = ("instances", "instance_type", "wait", "version", "stack_outputs", "region", "poll_seconds",
+                       "max_wait_hours")  # fmt: skip
+DEFAULT_POLL_SECONDS = 30.0
+DEFAULT_MAX_WAIT_HOURS = 24.0  # the job keeps running after that; `score-join` joins it later
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from toxiguard.serving import batch
     from toxiguard.serving.client import API_MAX_TEXT_CHARS
 
-    target = args.out or batch.default_output(args.input)
+    if args.cloud:
+        return _score_cloud(args)
+    remote = [value for value in (args.input, args.out) if value and value.startswith("s3://")]
+    cloud_only = [f"--{name.replace('_', '-')}" for name in CLOUD_SCORE_OPTIONS if getattr(args, name) is not None]
+    if remote or cloud_only:
+        print(f"toxiguard score: {', '.join(remote + cloud_only)} needs --cloud (a SageMaker Batch Transform job); "
+              "without it, score scores a local file", file=sys.stderr)  # fmt: skip
+        return 2
+    source = Path(args.input)
+    target = Path(args.out) if args.out else batch.default_output(source)
     scorer = _scorer(args)
     summary = batch.score_file(
-        args.input, target, scorer, column=args.column, chunk_rows=args.chunk_rows,
+        source, target, scorer, column=args.column, chunk_rows=args.chunk_rows,
         max_chars=API_MAX_TEXT_CHARS if args.api else None, show_progress=not args.quiet,
     )  # fmt: skip
-    batch.report(args.input, target, summary, scorer.model_version)
+    batch.report(source, target, summary, scorer.model_version)
     if summary.api_error is not None:
         return _api_exit_code(summary.api_error)
     return 2 if summary.unscored_rows else 0
@@ -319,8 +339,14 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def _aws_command(args: argparse.Namespace, action) -> int:
     """Run an AWS command; its expected failures are one line on stderr with their own exit code."""
-    from toxiguard.cloud.aws import CommandError
-
+    try:
+        from toxiguard.cloud.aws import CommandError
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"boto3", "botocore"}:
+            raise
+        print(f"toxiguard {args.command}: needs the AWS SDK, which the base install leaves out: "
+              "pip install 'toxiguard[cloud]'", file=sys.stderr)  # fmt: skip
+        return 1
     try:
         return action()
     except CommandError as exc:
@@ -328,10 +354,63 @@ def _aws_command(args: argparse.Namespace, action) -> int:
         return exc.exit_code
 
 
-def cmd_publish(args: argparse.Namespace) -> int:
-    from toxiguard.cloud import aws, publish
+def _aws_session(region: str | None):
+    """A boto3 session with a region (SageMaker jobs need one)."""
+    from toxiguard.cloud import aws
+
+    session = aws.session(region)
+    if not session.region_name:
+        raise aws.CommandError("no AWS region: pass --region or set AWS_REGION")
+    return session
+
+
+def _score_cloud(args: argparse.Namespace) -> int:
+    local = [value for value in (args.input, args.out) if not (value or "").startswith("s3://")]
+    local_only = [f"--{name}" for name in ("api", "artifact") if getattr(args, name) is not None]
+    if local or local_only:
+        problems = [f"{value or 'no --out'} is not an s3:// URI" for value in local]
+        problems += [f"{option} scores locally" for option in local_only]
+        print(f"toxiguard score --cloud: {'; '.join(problems)} (--cloud scores the CSVs under s3://<bucket>/<in>/ "
+              "into --out s3://<bucket>/<out>/)", file=sys.stderr)  # fmt: skip
+        return 2
 
     def run() -> int:
+        from toxiguard.cloud import transform
+
+        settings = transform.load_settings(args.stack_outputs, os.environ)
+        resources = transform.JobResources(args.instance_type or transform.DEFAULT_INSTANCE_TYPE, args.instances or 1)
+        result = transform.score_cloud(
+            _aws_session(args.region), settings, args.input, args.out, resources=resources, version=args.version,
+            column=args.column, wait=bool(args.wait), **_wait_options(args),
+        )  # fmt: skip
+        return transform.print_result(result) if result else 0
+
+    return _aws_command(args, run)
+
+
+def _wait_options(args: argparse.Namespace) -> dict:
+    """--poll-seconds and --max-wait-hours, or their defaults (None: not given, so `score` can tell)."""
+    hours = DEFAULT_MAX_WAIT_HOURS if args.max_wait_hours is None else args.max_wait_hours
+    poll_seconds = DEFAULT_POLL_SECONDS if args.poll_seconds is None else args.poll_seconds
+    return {"poll_seconds": poll_seconds, "max_wait_seconds": hours * 3600}
+
+
+def cmd_score_join(args: argparse.Namespace) -> int:
+    def run() -> int:
+        from toxiguard.cloud import transform
+
+        result = transform.score_join(
+            _aws_session(args.region), args.job, wait=bool(args.wait), **_wait_options(args)
+        )  # fmt: skip
+        return transform.print_result(result)
+
+    return _aws_command(args, run)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    def run() -> int:
+        from toxiguard.cloud import aws, publish
+
         result = publish.publish(
             args.artifact or latest_artifact(DEFAULT_ARTIFACTS), args.bucket, aws.session(args.region),
             baseline_version=args.baseline_version, mean_tolerance=args.tolerance,
@@ -356,13 +435,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_train_cloud(args: argparse.Namespace) -> int:
-    from toxiguard.cloud import aws
-    from toxiguard.cloud import jobs as cloud
-
     def run() -> int:
-        session = aws.session(args.region)
-        if not session.region_name:
-            raise aws.CommandError("no AWS region: pass --region or set AWS_REGION")
+        from toxiguard.cloud import jobs as cloud
+
+        session = _aws_session(args.region)
         settings = cloud.JobSettings(
             bucket=args.bucket, role_arn=args.role_arn, region=session.region_name, instance_type=args.instance_type,
             max_runtime_seconds=round(args.max_runtime_hours * 3600), spot=args.spot, volume_gb=args.volume_gb,
@@ -414,6 +490,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--bucket", type=_bucket, required=True, help="the artifact bucket (Terraform's output "
                        "artifact_bucket_name)")  # fmt: skip
         p.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's region)")
+
+    def job_wait_options(p) -> None:
+        p.add_argument("--wait", action="store_true", default=None,
+                       help="follow the job until it ends, then join its output")  # fmt: skip
+        p.add_argument("--poll-seconds", type=float, help=f"--wait: seconds between checks (default: "
+                       f"{DEFAULT_POLL_SECONDS:g})")  # fmt: skip
+        p.add_argument("--max-wait-hours", type=float, help=f"--wait: give up following after this (default: "
+                       f"{DEFAULT_MAX_WAIT_HOURS:g}; the job keeps running)")  # fmt: skip
 
     def scorer_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--artifact", type=Path, help="packaged model directory (default: the newest under artifacts/)")
@@ -493,14 +577,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the API's JSON response instead of a table")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("score", help="score a CSV file of comments into a CSV with scores and verdicts")
-    p.add_argument("input", type=Path, help="CSV (or .csv.gz) with a header row and a comment column")
-    p.add_argument("--out", type=Path, help="output CSV (default: <input>.scored.csv beside the input)")
+    p = sub.add_parser("score", help="score a CSV file of comments into a CSV with scores and verdicts",
+                       description="Score a local CSV file in this process (or through --api), or with --cloud every "
+                       "CSV directly under an s3:// prefix on a SageMaker Batch Transform job on a published model "
+                       "(needs the cloud extra and the stack's batch transform outputs; see the README).")  # fmt: skip
+    p.add_argument("input", help="CSV (or .csv.gz) with a header row and a comment column; with --cloud an s3:// "
+                   "prefix under the stack's batch_input_uri holding such files")  # fmt: skip
+    p.add_argument("--out", help="output CSV (default: <input>.scored.csv beside the input); with --cloud an s3:// "
+                   "prefix under batch_output_uri for <name>.scored.csv[.gz]")  # fmt: skip
     p.add_argument("--column", default=TEXT_COLUMN, help="column holding the comment text (default: %(default)s)")
     scorer_options(p)
-    p.add_argument("--chunk-rows", type=_positive, default=1024, help="rows read and scored at a time")
+    p.add_argument("--chunk-rows", type=_positive, default=1024, help="rows read and scored at a time (local)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    cloud = p.add_argument_group("SageMaker Batch Transform (--cloud)")
+    cloud.add_argument("--cloud", action="store_true", help="score the s3:// input on a Batch Transform job")
+    cloud.add_argument("--instances", type=_positive,
+                       help="instances (default: 1; each input file goes to one instance)")  # fmt: skip
+    cloud.add_argument("--instance-type", help="instance type (default: ml.c5.xlarge)")
+    cloud.add_argument("--version", help="published model version (default: the newest published)")
+    cloud.add_argument("--stack-outputs", type=Path, metavar="FILE",
+                       help="`terraform output -json` of the environment (default: TOXIGUARD_* variables)")  # fmt: skip
+    cloud.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's region)")
+    job_wait_options(cloud)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("score-join", help="join a Batch Transform job's output into scored CSVs",
+                       description="Join the output of a job that `toxiguard score --cloud` started without --wait: "
+                       "the scored CSVs go to its --out prefix and the summary is printed as JSON.")  # fmt: skip
+    p.add_argument("job", help="the transform job's name (printed by score --cloud)")
+    p.add_argument("--region", help="AWS region (default: AWS_REGION / the profile's region)")
+    job_wait_options(p)
+    p.set_defaults(func=cmd_score_join)
 
     p = sub.add_parser("serve", help="run model server + gateway + web page locally (Ctrl-C stops both)")
     p.add_argument("--artifact", type=Path, help="packaged model directory (default: TOXIGUARD_ARTIFACT or newest)")

@@ -377,7 +377,7 @@ def test_the_cloud_commands_run_with_only_the_cloud_extra(python_without):
     import, parse and publish-check without them."""
     code = f"""
 from toxiguard import cli
-from toxiguard.cloud import publish, jobs, aws, sagemaker_entry, smoke
+from toxiguard.cloud import publish, jobs, aws, sagemaker_entry, smoke, transform
 cli.build_parser()
 print(publish.load_artifact({str(latest_artifact(PROJECT_ROOT / "artifacts"))!r}).version)
 """

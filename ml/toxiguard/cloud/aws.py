@@ -1,8 +1,8 @@
-"""AWS plumbing shared by `toxiguard publish` and `toxiguard train-cloud`.
+"""AWS plumbing shared by `toxiguard publish`, `train-cloud` and `score --cloud`.
 
-A boto3 session, S3 transfers with SHA-256 checksums and progress logging, and the translation of AWS failures
-a user can fix (no credentials, a missing bucket, access denied) into one-line messages with a non-zero exit code
-instead of stack traces.
+A boto3 session, S3 transfers with SHA-256 checksums and progress logging, following a SageMaker job to its end,
+and the translation of AWS failures a user can fix (no credentials, a missing bucket, access denied) into one-line
+messages with a non-zero exit code instead of stack traces.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import base64
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -33,6 +34,8 @@ MIB = 1024 * 1024
 DEFAULT_MULTIPART_THRESHOLD = 16 * MIB
 ACCESS_DENIED_CODES = {"AccessDenied", "AccessDeniedException", "403", "Forbidden"}
 BAD_CREDENTIALS_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidClientTokenId"}
+# SageMaker job states that end a job without its result.
+TERMINAL_FAILURES = {"Failed", "Stopped"}
 
 
 class CommandError(Exception):
@@ -155,3 +158,30 @@ def upload_file(
     if single_part and head.get("ChecksumSHA256", checksum_header(sha256)) != checksum_header(sha256):
         raise CommandError(f"s3://{bucket}/{key}: S3's SHA-256 differs from {path}'s")
     return head
+
+
+def follow_job(
+    describe: Callable[[], dict], status_key: str, progress: Callable[[dict], str], what: str, poll_seconds: float,
+    max_wait_seconds: float | None = None, on_timeout: str = "",
+) -> dict:  # fmt: skip
+    """Poll a SageMaker job until it ends, printing `progress(description)` whenever the line changes.
+
+    Returns the last description when the job completed; a failed or stopped job raises a CommandError with
+    SageMaker's FailureReason, and so does a job still running after `max_wait_seconds` (`on_timeout` says what then).
+    """
+    deadline = None if max_wait_seconds is None else time.monotonic() + max_wait_seconds
+    shown = None
+    while True:
+        job = describe()
+        line = progress(job)
+        if line != shown:
+            print(line, flush=True)
+            shown = line
+        status = job[status_key]
+        if status == "Completed":
+            return job
+        if status in TERMINAL_FAILURES:
+            raise CommandError(f"{what} {status.lower()}: {job.get('FailureReason') or 'no reason given'}")
+        if deadline is not None and time.monotonic() >= deadline:
+            raise CommandError(f"{what} is still {status} after {max_wait_seconds / 3600:g} hours{on_timeout}")
+        time.sleep(poll_seconds)

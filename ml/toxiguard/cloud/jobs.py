@@ -26,13 +26,12 @@ import re
 import shutil
 import tarfile
 import tempfile
-import time
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
 from toxiguard.artifact import MANIFEST_FILE, VERSION_PATTERN
-from toxiguard.cloud.aws import CommandError, aws_errors, check_bucket, object_exists, upload_file
+from toxiguard.cloud.aws import CommandError, aws_errors, check_bucket, follow_job, object_exists, upload_file
 from toxiguard.cloud.sagemaker_entry import OBJECTIVE_REGEX
 from toxiguard.config import PROJECT_ROOT, SEARCH_SCALES, SEARCH_SPACE, file_sha256, git_state
 
@@ -59,7 +58,6 @@ METRIC_DEFINITIONS = [
     {"Name": "epoch:val_mean_roc_auc", "Regex": r"val_mean_roc_auc: ([0-9]*\.[0-9]+)"},
 ]
 SKIPPED_SOURCE = ("__pycache__", ".egg-info", ".pyc")
-TERMINAL_FAILURES = {"Failed", "Stopped"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,41 +311,32 @@ def tuning_job_request(name: str, settings: JobSettings, tuning: TuningSettings,
 
 def wait_for_training(sm, name: str, poll_seconds: float) -> str:
     """Follow a training job, printing each status change; the S3 URI of its output on success."""
-    seen = None
-    while True:
-        job = sm.describe_training_job(TrainingJobName=name)
-        state = (job["TrainingJobStatus"], job.get("SecondaryStatus"))
-        if state != seen:
-            message = (job.get("SecondaryStatusTransitions") or [{}])[-1].get("StatusMessage", "")
-            print(f"{name}: {state[0]} / {state[1]}" + (f": {message}" if message else ""), flush=True)
-            seen = state
-        if state[0] == "Completed":
-            return job["ModelArtifacts"]["S3ModelArtifacts"]
-        if state[0] in TERMINAL_FAILURES:
-            raise CommandError(f"training job {name} {state[0].lower()}: {job.get('FailureReason', 'no reason given')}")
-        time.sleep(poll_seconds)
+
+    def progress(job: dict) -> str:
+        message = (job.get("SecondaryStatusTransitions") or [{}])[-1].get("StatusMessage", "")
+        line = f"{name}: {job['TrainingJobStatus']} / {job.get('SecondaryStatus')}"
+        return f"{line}: {message}" if message else line
+
+    job = follow_job(lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus", progress,
+                     f"training job {name}", poll_seconds)  # fmt: skip
+    return job["ModelArtifacts"]["S3ModelArtifacts"]
 
 
 def wait_for_tuning(sm, name: str, poll_seconds: float) -> str:
     """Follow a tuning job, printing its counters; the best training job's name on success."""
-    seen = None
-    while True:
-        job = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-        status, counters = job["HyperParameterTuningJobStatus"], job.get("TrainingJobStatusCounters", {})
-        state = (status, tuple(sorted(counters.items())))
-        if state != seen:
-            done = ", ".join(f"{k} {v}" for k, v in counters.items() if v)
-            print(f"{name}: {status}" + (f" (training jobs: {done})" if done else ""), flush=True)
-            seen = state
-        if status == "Completed":
-            best = job["BestTrainingJob"]
-            metric = best.get("FinalHyperParameterTuningJobObjectiveMetric", {})
-            print(f"best job {best['TrainingJobName']}: {metric.get('MetricName')} = {metric.get('Value')}")
-            print(f"its hyperparameters: {json.dumps(best.get('TunedHyperParameters', {}))}")
-            return best["TrainingJobName"]
-        if status in TERMINAL_FAILURES:
-            raise CommandError(f"tuning job {name} {status.lower()}: {job.get('FailureReason', 'no reason given')}")
-        time.sleep(poll_seconds)
+
+    def progress(job: dict) -> str:
+        counters = job.get("TrainingJobStatusCounters", {})
+        done = ", ".join(f"{k} {v}" for k, v in counters.items() if v)
+        return f"{name}: {job['HyperParameterTuningJobStatus']}" + (f" (training jobs: {done})" if done else "")
+
+    job = follow_job(lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+                     "HyperParameterTuningJobStatus", progress, f"tuning job {name}", poll_seconds)  # fmt: skip
+    best = job["BestTrainingJob"]
+    metric = best.get("FinalHyperParameterTuningJobObjectiveMetric", {})
+    print(f"best job {best['TrainingJobName']}: {metric.get('MetricName')} = {metric.get('Value')}")
+    print(f"its hyperparameters: {json.dumps(best.get('TunedHyperParameters', {}))}")
+    return best["TrainingJobName"]
 
 
 def download_artifact(s3, output_uri: str, out_root: Path) -> Path:
