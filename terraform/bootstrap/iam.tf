@@ -11,11 +11,13 @@ locals {
       state_objects = "${aws_s3_bucket.state.arn}/${var.project}/${env}/*"
       state_prefix  = "${var.project}/${env}/"
 
-      # The artifact and site buckets; the artifact bucket by its exact name (modules/stack names it).
+      # The artifact, batch and site buckets; the artifact and batch buckets by their exact names (modules/stack names
+      # them).
       buckets         = "arn:${local.partition}:s3:::${var.project}-${env}*"
       objects         = "arn:${local.partition}:s3:::${var.project}-${env}*/*"
       artifact_bucket = "arn:${local.partition}:s3:::${var.project}-${env}-artifacts-${local.account_id}"
       models          = "arn:${local.partition}:s3:::${var.project}-${env}-artifacts-${local.account_id}/models/*"
+      batch_bucket    = "arn:${local.partition}:s3:::${var.project}-${env}-batch-${local.account_id}"
 
       sagemaker = [
         for type in ["model", "endpoint-config", "endpoint"] :
@@ -933,12 +935,15 @@ data "aws_iam_policy_document" "deploy_iam" {
     resources = [each.value.roles]
   }
 
+  # The stack's managed policies (the batch operator policy): the provider updates one by creating a version and then
+  # making it the default.
   statement {
     sid = "IamPoliciesWrite"
     actions = [
       "iam:CreatePolicy",
       "iam:DeletePolicy",
       "iam:CreatePolicyVersion",
+      "iam:SetDefaultPolicyVersion",
       "iam:DeletePolicyVersion",
       "iam:TagPolicy",
       "iam:UntagPolicy",
@@ -1021,9 +1026,16 @@ data "aws_iam_policy_document" "deploy_iam" {
 # Permissions boundary of the stack's roles: the most any role a deploy role creates can do
 ################################################################################
 
-# The stack's Lambda function and SageMaker endpoint roles (modules/api, modules/model_endpoint) each hold a narrower
-# inline policy of their own; the boundary caps every role of the environment at what those roles need of the
-# environment's own resources (the review queue's table and its key among them), whatever policy a deploy role writes.
+locals {
+  # SageMaker writes every transform job of the account to this group (a stream per job and instance, named after the
+  # job), so environments are told apart by their streams.
+  transform_log_group = "arn:${local.partition}:logs:${var.region}:${local.account_id}:log-group:/aws/sagemaker/TransformJobs"
+}
+
+# The stack's Lambda function, SageMaker endpoint and batch transform roles (modules/api, modules/model_endpoint,
+# modules/batch_transform) each hold a narrower inline policy of their own; the boundary caps every role of the
+# environment at what those roles need of the environment's own resources (the review queue's table and its key, the
+# batch bucket's prefixes among them), whatever policy a deploy role writes.
 # No IAM, STS or Organizations action: a role under it can neither create nor assume anything.
 data "aws_iam_policy_document" "permissions_boundary" {
   for_each = local.scopes
@@ -1041,16 +1053,36 @@ data "aws_iam_policy_document" "permissions_boundary" {
     resources = [each.value.endpoints]
   }
 
+  # The published models, and the batch bucket's input/ (transform jobs).
   statement {
-    sid       = "ReadOwnModels"
+    sid       = "ReadOwnModelsAndBatchInput"
     actions   = ["s3:GetObject"]
-    resources = [each.value.models]
+    resources = [each.value.models, "${each.value.batch_bucket}/input/*"]
   }
 
-  # The artifact bucket's objects are encrypted with the AWS managed key aws/s3, used through S3 only.
   statement {
-    sid       = "DecryptThroughS3"
-    actions   = ["kms:Decrypt"]
+    sid       = "ListOwnBatchInput"
+    actions   = ["s3:ListBucket"]
+    resources = [each.value.batch_bucket]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["input/*"]
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnBatchOutput"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${each.value.batch_bucket}/output/*"]
+  }
+
+  # The artifact and batch buckets' objects are encrypted with the AWS managed key aws/s3, used through S3 only: to
+  # read them, and to write the transform jobs' output.
+  statement {
+    sid       = "UseS3KeysThroughS3"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [local.kms_keys]
 
     condition {
@@ -1073,16 +1105,29 @@ data "aws_iam_policy_document" "permissions_boundary" {
     resources = ["*"]
   }
 
+  # SageMaker's account-wide log group of transform jobs: streams of any job, events only into this environment's.
+  statement {
+    sid       = "TransformLogStreams"
+    actions   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams"]
+    resources = [local.transform_log_group, "${local.transform_log_group}:*"]
+  }
+
+  statement {
+    sid       = "WriteOwnTransformLogs"
+    actions   = ["logs:PutLogEvents"]
+    resources = ["${local.transform_log_group}:log-stream:${each.value.prefix}*"]
+  }
+
   # PutMetricData has no resource type; the namespace condition is its scope.
   statement {
-    sid       = "PublishEndpointMetrics"
+    sid       = "PublishSageMakerMetrics"
     actions   = ["cloudwatch:PutMetricData"]
     resources = ["*"]
 
     condition {
       test     = "StringEquals"
       variable = "cloudwatch:namespace"
-      values   = ["/aws/sagemaker/Endpoints"]
+      values   = ["/aws/sagemaker/Endpoints", "/aws/sagemaker/TransformJobs"]
     }
   }
 

@@ -85,7 +85,12 @@ def test_boundary_removal_is_caught(tmp_path, terraform_tree):
 
 
 def test_missing_deny_of_boundary_rewrites_is_caught(tmp_path, terraform_tree):
-    tree = broken(tmp_path, "bootstrap", r'^\s*"iam:SetDefaultPolicyVersion",\n', "")
+    tree = broken(
+        tmp_path,
+        "bootstrap",
+        r'(?s)(sid\s*=\s*"DenyBootstrapPolicyChanges".*?)\n\s*"iam:SetDefaultPolicyVersion",',
+        r"\1",
+    )
     caught(check_deploy_roles_bounded, tree, terraform_tree, "no Deny of iam:SetDefaultPolicyVersion")
 
 

@@ -45,6 +45,43 @@ output "cloudfront_distribution_id" {
   value       = module.stack.cloudfront_distribution_id
 }
 
+# What toxiguard score --cloud reads (make score-cloud writes terraform output -json to a file).
+
+output "transform_role_arn" {
+  description = "SageMaker execution role of the batch scoring models."
+  value       = module.stack.transform_role_arn
+}
+
+output "batch_input_uri" {
+  description = "s3://<batch bucket>/input/: the input CSVs of toxiguard score --cloud go under it."
+  value       = module.stack.batch_input_uri
+}
+
+output "batch_output_uri" {
+  description = "s3://<batch bucket>/output/: the --out of toxiguard score --cloud goes under it."
+  value       = module.stack.batch_output_uri
+}
+
+output "batch_kms_key_arn" {
+  description = "KMS key of the batch and artifact buckets (alias ARN of aws/s3)."
+  value       = module.stack.batch_kms_key_arn
+}
+
+output "batch_name_prefix" {
+  description = "Prefix of the SageMaker models and transform jobs of toxiguard score --cloud."
+  value       = module.stack.batch_name_prefix
+}
+
+output "batch_operator_policy_arn" {
+  description = "Managed policy with what toxiguard score --cloud needs of its user: attach it to the people who score."
+  value       = module.stack.batch_operator_policy_arn
+}
+
+output "serving_image_uri" {
+  description = "The TensorFlow Serving image of the endpoint and of the batch scoring models."
+  value       = module.stack.serving_image_uri
+}
+
 # Sign-in (null when auth = "none").
 
 output "auth_user_pool_id" {

@@ -38,6 +38,9 @@ locals {
 
   endpoint_log_group_name = "/aws/sagemaker/Endpoints/${var.name}"
   image_repository_name   = "tensorflow-inference"
+  # The image's repository in AWS's regional registry: what a role running the image (this module's, the batch
+  # transform's) may pull from.
+  image_repository_arn = "arn:${data.aws_partition.current.partition}:ecr:${data.aws_region.current.region}:${data.aws_sagemaker_prebuilt_ecr_image.tensorflow_serving.registry_id}:repository/${local.image_repository_name}"
 }
 
 ################################################################################
@@ -96,7 +99,7 @@ data "aws_iam_policy_document" "execution" {
   statement {
     sid       = "PullServingImage"
     actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    resources = ["arn:${data.aws_partition.current.partition}:ecr:${data.aws_region.current.region}:${data.aws_sagemaker_prebuilt_ecr_image.tensorflow_serving.registry_id}:repository/${local.image_repository_name}"]
+    resources = [local.image_repository_arn]
   }
 
   statement {

@@ -33,6 +33,11 @@ output "image_registry_path" {
   value       = data.aws_sagemaker_prebuilt_ecr_image.tensorflow_serving.registry_path
 }
 
+output "image_repository_arn" {
+  description = "ARN of the ECR repository of that image (in AWS's regional registry): what a role running the image may pull from."
+  value       = local.image_repository_arn
+}
+
 output "log_group_name" {
   description = "CloudWatch log group of the endpoint's containers."
   value       = aws_cloudwatch_log_group.endpoint.name

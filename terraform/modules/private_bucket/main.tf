@@ -156,6 +156,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Current objects under a prefix expire: each becomes a noncurrent version, which expire-noncurrent-versions removes.
+  # For data that is only staged in the bucket, such as the comments of a batch scoring job.
+  dynamic "rule" {
+    for_each = var.expiration_days_by_prefix
+
+    content {
+      id     = "expire-${trimsuffix(rule.key, "/")}"
+      status = "Enabled"
+
+      filter {
+        prefix = rule.key
+      }
+
+      expiration {
+        days = rule.value
+      }
+    }
+  }
+
   # Noncurrent-version rules only make sense once versioning is on.
   depends_on = [aws_s3_bucket_versioning.this]
 }

@@ -94,3 +94,14 @@ variable "abort_incomplete_multipart_upload_days" {
     error_message = "abort_incomplete_multipart_upload_days must be a whole number >= 1."
   }
 }
+
+variable "expiration_days_by_prefix" {
+  description = "Key prefix (e.g. \"input/\") => days after which its current objects expire: each becomes a noncurrent version, removed noncurrent_version_expiration_days later. {}: nothing expires."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for prefix, days in var.expiration_days_by_prefix : length(prefix) > 0 && days >= 1 && floor(days) == days])
+    error_message = "expiration_days_by_prefix takes non-empty prefixes, each with a whole number of days >= 1."
+  }
+}

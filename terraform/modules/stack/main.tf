@@ -11,8 +11,10 @@ locals {
   lambda_function_name  = local.name
   reviews_function_name = "${local.name}-reviews"
 
-  # Known before the first apply (publish uploads here), unique across accounts.
+  # Known before the first apply (publish uploads here), unique across accounts; the bootstrap's roles and permissions
+  # boundary name both buckets the same way.
   artifact_bucket_name = "${local.name}-artifacts-${data.aws_caller_identity.current.account_id}"
+  batch_bucket_name    = "${local.name}-batch-${data.aws_caller_identity.current.account_id}"
 
   # Hosted UI domain prefixes are unique per region across all accounts: the account ID makes the default so.
   auth_domain_prefix = coalesce(var.auth_domain_prefix, "${local.name}-${data.aws_caller_identity.current.account_id}")
@@ -47,6 +49,24 @@ module "model_endpoint" {
 
   rollback_alarm_names = module.monitoring.endpoint_rollback_alarm_names
   log_retention_days   = var.log_retention_days
+  permissions_boundary = var.permissions_boundary_arn
+  tags                 = var.tags
+}
+
+################################################################################
+# Batch scoring (toxiguard score --cloud): SageMaker Batch Transform on the endpoint's image
+################################################################################
+
+module "batch_transform" {
+  source = "../batch_transform"
+
+  name                         = local.name
+  bucket_name                  = local.batch_bucket_name
+  artifact_bucket_arn          = module.artifacts.bucket_arn
+  serving_image_repository_arn = module.model_endpoint.image_repository_arn
+
+  # Only staged comments and their scores, which expire within days: nothing to keep from a destroy.
+  force_destroy        = true
   permissions_boundary = var.permissions_boundary_arn
   tags                 = var.tags
 }

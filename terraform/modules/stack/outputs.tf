@@ -52,6 +52,45 @@ output "cloudfront_distribution_id" {
 }
 
 ################################################################################
+# What toxiguard score --cloud reads (terraform output -json)
+################################################################################
+
+output "transform_role_arn" {
+  description = "SageMaker execution role of the batch scoring models: reads batch_input_uri and the model archives, writes batch_output_uri."
+  value       = module.batch_transform.transform_role_arn
+}
+
+output "batch_input_uri" {
+  description = "s3://<batch bucket>/input/: the input CSVs of toxiguard score --cloud go under it."
+  value       = module.batch_transform.input_uri
+}
+
+output "batch_output_uri" {
+  description = "s3://<batch bucket>/output/: the --out of toxiguard score --cloud goes under it."
+  value       = module.batch_transform.output_uri
+}
+
+output "batch_kms_key_arn" {
+  description = "KMS key of the batch and artifact buckets (alias ARN of the AWS managed key aws/s3): the transform job's output KmsKeyId."
+  value       = module.batch_transform.kms_key_arn
+}
+
+output "batch_name_prefix" {
+  description = "Prefix of the SageMaker models (<prefix>-<model version>) and transform jobs (<prefix>-...) of toxiguard score --cloud: the only names batch_operator_policy_arn allows."
+  value       = module.batch_transform.name_prefix
+}
+
+output "batch_operator_policy_arn" {
+  description = "Managed policy with what toxiguard score --cloud needs of its user (SageMaker models and jobs, passing the transform role, the batch bucket): attach it to the people who score."
+  value       = module.batch_transform.operator_policy_arn
+}
+
+output "serving_image_uri" {
+  description = "The TensorFlow Serving image the endpoint runs, and the batch scoring models with it."
+  value       = module.model_endpoint.image_registry_path
+}
+
+################################################################################
 # Sign-in (null when auth = "none")
 ################################################################################
 

@@ -9,7 +9,8 @@ One module a concern: tree.py (the parsed tree and the helpers the rules share),
 documentation), iam.py (least privilege, permissions boundary, environment scope, service principals), bootstrap.py
 (the bootstrap's documents rendered as IAM sees them: sizes, what each role may do), api.py (routes, Lambda wiring,
 JWT authorization, Cognito), endpoint.py (the model endpoint), envs.py (the env roots), metrics.py (the functions'
-metrics on the dashboard and the alarms) and reviews.py (the review queue's table, routes, functions and alarms).
+metrics on the dashboard and the alarms), reviews.py (the review queue's table, routes, functions and alarms) and
+batch.py (batch scoring: the batch bucket, the transform role, the operator policy, the outputs the CLI reads).
 RULES lists every rule that needs the tree alone, in the order they run.
 """
 
@@ -27,6 +28,13 @@ from .api import (
     check_lambda_permission,
     check_prod_requires_auth,
     evaluate_condition,
+)
+from .batch import (
+    check_batch_bucket,
+    check_batch_outputs,
+    check_boundary_allows_transform_role,
+    check_operator_policy,
+    check_transform_role,
 )
 from .bootstrap import (
     LONGEST_INPUTS,
@@ -97,6 +105,11 @@ RULES: list[Callable[[Tree], list[str]]] = [
     check_review_routes,
     check_review_functions,
     check_review_alarms,
+    check_batch_bucket,
+    check_transform_role,
+    check_operator_policy,
+    check_boundary_allows_transform_role,
+    check_batch_outputs,
 ]
 
 __all__ = [
@@ -111,7 +124,10 @@ __all__ = [
     "check_api_authorization",
     "check_api_routes",
     "check_auth_wiring",
+    "check_batch_bucket",
+    "check_batch_outputs",
     "check_bootstrap_policy_sizes",
+    "check_boundary_allows_transform_role",
     "check_cognito_clients",
     "check_cognito_environment_scoped",
     "check_declarations_in_their_files",
@@ -125,6 +141,7 @@ __all__ = [
     "check_lambda_permission",
     "check_lambda_policy",
     "check_layout",
+    "check_operator_policy",
     "check_output_names",
     "check_outputs_described",
     "check_prod_requires_auth",
@@ -138,6 +155,7 @@ __all__ = [
     "check_rollback_alarms_wired",
     "check_service_principals_scoped",
     "check_serving_image",
+    "check_transform_role",
     "check_variables_typed_and_described",
     "check_versions_pinned",
     "document_conditions",

@@ -218,6 +218,15 @@ PROVIDER_ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
     "aws_iam_role_policy": (("iam:GetRolePolicy",), ("iam:PutRolePolicy", "iam:DeleteRolePolicy")),
+    # batch_transform's operator policy (iam/policy.go): an update prunes the oldest of five versions, creates one and
+    # then makes it the default; a delete removes the other versions first.
+    "aws_iam_policy": (
+        ("iam:GetPolicy", "iam:GetPolicyVersion"),
+        (
+            "iam:CreatePolicy", "iam:TagPolicy", "iam:ListPolicyVersions", "iam:CreatePolicyVersion",
+            "iam:SetDefaultPolicyVersion", "iam:DeletePolicyVersion", "iam:UntagPolicy", "iam:DeletePolicy",
+        ),
+    ),
     "aws_cloudwatch_log_group": (
         ("logs:DescribeLogGroups", "logs:ListTagsForResource"),
         ("logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:TagResource", "logs:DeleteLogGroup"),
