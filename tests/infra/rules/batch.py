@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from toxiguard.cloud.transform import SETTING_SOURCES
+
 from ..hcl_eval import Lazy, UnsupportedExpression, evaluate_value, resolve
 from .bootstrap import TYPICAL_INPUTS, BootstrapInputs, RenderError, flat, render_bootstrap_documents, render_statement
 from .iam import action_covers
@@ -492,6 +494,11 @@ def check_batch_outputs(tree: Tree) -> list[str]:
     rendered, violations = rendered_or_violation(tree)
     if rendered is None:
         return violations
+    read_by_cli = {output for _, output, _ in SETTING_SOURCES}
+    violations += [
+        f"{module_dir('stack')}: toxiguard score --cloud reads the output {name!r}, which STACK_OUTPUTS lacks"
+        for name in sorted(read_by_cli - set(STACK_OUTPUTS))
+    ]
     stack_outputs = {o.name: o.body.get("value") for o in tree.blocks("output", directory=module_dir("stack"))}
     violations += [
         f"{module_dir('stack')}: output {name!r} is {stack_outputs.get(name)!r}, not {value}"
