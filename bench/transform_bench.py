@@ -33,6 +33,7 @@ from toxiguard.training.data import load_labelled  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 MAX_PAYLOAD_MB = 1  # the job's MaxPayloadInMB
+PAYLOAD_BYTES = transform_data.payload_limit_bytes(MAX_PAYLOAD_MB)
 
 
 def requests(texts: list[str], window_rows: int) -> list[list[str]]:
@@ -42,11 +43,11 @@ def requests(texts: list[str], window_rows: int) -> list[list[str]]:
     staging = io.BytesIO()
     transform_data.convert_csv(
         "sample.csv", io.BytesIO(table.getvalue().encode()), staging, staging_name="sample.jsonl",
-        max_line_bytes=transform_data.payload_limit_bytes(MAX_PAYLOAD_MB), window_rows=window_rows,
+        max_line_bytes=PAYLOAD_BYTES, window_rows=window_rows,
     )  # fmt: skip
     batches, batch, size = [], [], 0
     for record in staging.getvalue().splitlines(keepends=True):
-        if size + len(record) > transform_data.payload_limit_bytes(MAX_PAYLOAD_MB):
+        if size + len(record) > PAYLOAD_BYTES:
             batches.append(batch)
             batch, size = [], 0
         batch.append(json.loads(record)["text"])
