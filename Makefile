@@ -140,10 +140,11 @@ format: install ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install ## benchmarks; JSON results under bench/results/ (model in-process, the local stack, the review queue)
+bench: install ## benchmarks; JSON results under bench/results/ (model in-process, the local stack, the review queue, Batch Transform's request order)
 	$(BIN)/python bench/ml_bench.py --data $(DATA)
 	$(BIN)/python bench/serving_bench.py --data $(DATA)
 	$(BIN)/python bench/review_bench.py --data $(DATA)
+	$(BIN)/python bench/transform_bench.py --data $(DATA)
 
 clean: ## remove the virtualenvs, runs and caches (keeps shipped artifacts)
 	rm -rf $(VENV) $(INFRA_VENV) $(CHECKOV_VENV) $(SERVING_TF_VENV) runs reports .pytest_cache .ruff_cache ml/*.egg-info

@@ -51,7 +51,8 @@ ENVIRONMENT = {variable: OUTPUTS[output] for _, output, variable in transform.SE
 MANIFEST = {**copy.deepcopy(SHIPPED_MANIFEST), "version": VERSION}
 # Row 2 sendable, row 3 a quoted newline, row 4 empty text (kept with its error), row 5 sendable.
 COMMENTS = 'id,comment_text\n1,thank you for the edit\n2,"first line\nsecond line"\n3,\n4,you absolute idiot\n'
-SENT_SCORES = [[0.01] * 6, [0.02] * 6, [0.99, 0.2, 0.9, 0.01, 0.95, 0.3]]
+SENT_SCORES = [[0.01] * 6, [0.02] * 6, [0.99, 0.2, 0.9, 0.01, 0.95, 0.3]]  # rows 2, 3 and 5
+STAGED_SCORES = [SENT_SCORES[2], *SENT_SCORES[:2]]  # as the container answers them: staged shortest text first
 
 
 @pytest.fixture
@@ -130,10 +131,10 @@ def test_model_and_transform_job_requests(session, settings, capsys):
     tags = {tag["Key"]: tag["Value"] for tag in job["Tags"]}
     assert tags["Project"] == "toxiguard" and tags["ModelVersion"] == VERSION
 
-    # What the job reads: only its staging prefix, one record per sendable row; the plan beside its output.
+    # What the job reads: only its staging prefix, one record per sendable row (shortest first); the plan beside it.
     staged = get(session, f"{IN}_toxiguard/{JOB}/{staging_name(1, 'comments.csv')}").decode()
     assert [json.loads(line)["text"] for line in staged.splitlines()] == [
-        "thank you for the edit", "first line\nsecond line", "you absolute idiot"]  # fmt: skip
+        "you absolute idiot", "thank you for the edit", "first line\nsecond line"]  # fmt: skip
     plan = transform.TransformPlan.from_json(get(session, f"{OUT}_toxiguard/{JOB}/plan.json"), "plan.json")
     assert (plan.job_name, plan.model_version, plan.output_uri, plan.rows_sent) == (JOB, VERSION, OUT, 3)
     assert [(p.row, p.message) for p in plan.files[0].unsendable] == [(4, "empty comment text")]
@@ -306,7 +307,7 @@ def test_wait_joins_the_container_output_into_scored_csvs(session, stack_outputs
     put(session, IN + "more.csv.gz", gzip.compress(b"id,comment_text\n9,hello there\n"))
     job_output = f"{OUT}_toxiguard/{JOB}/"
     # Two requests for the first file (a mini-batch boundary after two records), one for the second.
-    first_requests = container_output(SENT_SCORES[:2], SENT_SCORES[2:])
+    first_requests = container_output(STAGED_SCORES[:2], STAGED_SCORES[2:])
     put(session, f"{job_output}{staging_name(1, 'comments.csv')}.out", first_requests)
     put(session, f"{job_output}{staging_name(2, 'more.csv.gz')}.out", container_output([[0.05] * 6]))
     monkeypatch.setattr(transform, "transform_job_name", lambda prefix: JOB)

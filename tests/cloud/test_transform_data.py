@@ -125,10 +125,12 @@ def join(source: Path, plan: SendPlan, output: bytes | None) -> tuple[JoinSummar
 # --------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("window_rows", [7, transform_data.WINDOW_ROWS], ids=["window-7", "default-window"])
 @pytest.mark.parametrize("name", ["comments.csv", "comments.csv.gz"])
-def test_convert_send_and_join_write_what_local_score_writes(tmp_path, name):
+def test_convert_send_and_join_write_what_local_score_writes(tmp_path, name, window_rows):
+    """With windows of 7 rows, window ends fall inside requests (of 5, 1, 3, 8, 2 records) and between them."""
     source = write_source(tmp_path, name, ROWS)
-    plan, staging = convert(source)
+    plan, staging = convert(source, window_rows=window_rows)
     output = container_output(staging)
     plan = SendPlan.from_json(plan.to_json())  # the join may run in a later process
     summary, joined = join(source, plan, output)
@@ -191,6 +193,21 @@ def test_a_file_with_nothing_to_send_joins_without_job_output(tmp_path):
 # --------------------------------------------------------------------------------------------------
 
 
+def test_each_window_is_staged_shortest_text_first(tmp_path):
+    source = write_source(tmp_path, "comments.csv", ROWS)
+    plan, staging = convert(source, window_rows=7)
+    staged = [json.loads(line)["text"] for line in staging.splitlines()]
+    texts = list(csv.reader(io.StringIO(ROWS.decode("utf-8", "replace").removeprefix("\ufeff"), newline="")))[1:]
+    not_sent = {problem.row for problem in plan.unsendable}
+    start = 0
+    for first in range(0, len(texts), 7):
+        window = [row[1] for number, row in enumerate(texts[first : first + 7], start=first + 2)
+                  if number not in not_sent]  # fmt: skip
+        assert staged[start : start + len(window)] == sorted(window, key=len)  # stable: equal lengths in row order
+        start += len(window)
+    assert start == len(staged) == plan.rows_sent
+
+
 @pytest.mark.parametrize("sizes", [(1,), (2,), (7,)], ids=["one", "two", "seven"])
 def test_the_container_reads_each_record_as_its_text(sizes):
     """A record is `{"text": ...}` with brackets escaped: text like `} {` or `][` must not change how the container's
@@ -233,7 +250,7 @@ def test_a_record_over_the_payload_limit_is_not_sent_and_is_reported(tmp_path):
 def test_names_of_the_staging_output_and_scored_files():
     assert transform_data.staging_name(3, "s3://bucket/input/day/comments.csv.gz") == "00003-comments.jsonl"
     assert transform_data.payload_limit_bytes(6) == 6_000_000
-    plan = SendPlan("s3://bucket/input/posts.csv.gz", "00001-posts.jsonl", "text", 10, ["text"], 0, 0, [], "")
+    plan = SendPlan("s3://bucket/input/posts.csv.gz", "00001-posts.jsonl", "text", 10, ["text"], 0, 0, [], "", 7)
     assert (plan.output_name, plan.scored_name) == ("00001-posts.jsonl.out", "posts.scored.csv.gz")
     assert dataclasses.replace(plan, source="in/posts.csv").scored_name == "posts.scored.csv"
 
@@ -250,9 +267,12 @@ def test_the_plan_survives_json_and_refuses_what_is_not_one(tmp_path):
     source = write_source(tmp_path, "odd.csv", b"id,comment_\xfftext\n1,\n2,hello\n")
     plan, _ = convert(source, column="comment_\udcfftext")  # a header from invalid UTF-8 holds surrogates
     assert SendPlan.from_json(plan.to_json().encode()) == plan
+    previous_format = {key: value for key, value in plan.to_dict().items() if key != "window_rows"}
     for broken, message in [
-        ("[]", "not a send plan of format 1"),
-        (json.dumps({**plan.to_dict(), "format": 2}), "not a send plan of format 1"),
+        ("[]", "not a send plan of format 2"),
+        (json.dumps({**plan.to_dict(), "format": 3}), "not a send plan of format 2: written by another toxiguard"),
+        (json.dumps({**previous_format, "format": 1}), "not a send plan of format 2"),  # sent in row order
+        (json.dumps({**plan.to_dict(), "window_rows": None}), "'window_rows' is missing or not of type int"),
         (json.dumps({**plan.to_dict(), "rows_sent": "1"}), "'rows_sent' is missing or not of type int"),
         (json.dumps({key: value for key, value in plan.to_dict().items() if key != "header"}), "'header' is missing"),
         (json.dumps({**plan.to_dict(), "unsendable": [{"row": 3}]}), "'unsendable' holds a row that is not a"),
@@ -285,7 +305,7 @@ def test_too_few_predictions_name_the_file_and_counts(sent):
     with pytest.raises(TransformDataError) as error:
         join(source, plan, b"".join(lines[:-1]))
     assert str(error.value) == (
-        f"00001-comments.jsonl.out: 44 predictions for the 46 rows sent from {source} (none left for row 52); "
+        f"00001-comments.jsonl.out: 44 predictions for the 46 rows sent from {source} (2 missing in rows 2 to 53); "
         "the job's output does not line up with its input, so nothing is joined"
     )
 

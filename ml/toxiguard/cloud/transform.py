@@ -59,8 +59,8 @@ log = logging.getLogger(__name__)
 # (HTTP, TF Serving's JSON parsing, one signature call's fixed overhead) is paid once per ~2,500 comments instead of
 # once per comment; a single comment through the signature costs 2.0 ms against 0.7 ms each in batches of 256
 # (bench/results/ml.json, serving_in_process: single_comment p50 1.99 ms; batch_256_arrival_order 1,438/s). Records
-# go out in file order and AssembleWith Line writes one output line per request in the same order, so the join can
-# flatten the predictions in order.
+# go out in staging order (transform_data: each window shortest first) and AssembleWith Line writes one output line
+# per request in the same order, so the join can flatten the predictions in that order.
 BATCH_STRATEGY = "MultiRecord"
 
 # MaxPayloadInMB = 1, the smallest whole value (0 would mean requests of any size, sent with chunked encoding).
