@@ -10,8 +10,8 @@
 (() => {
   "use strict";
 
-  const { auth, el, icon, notice, labelName, formatScore, scoreRow, scoresLegend, callSignedIn, apiError, setUpPage } =
-    window.toxiguardCommon;
+  const { auth, el, metaList, icon, notice, labelName, formatScore, scoreRow, scoresLegend } = window.toxiguardCommon;
+  const { callSignedIn, apiError, setUpPage } = window.toxiguardCommon;
   // The API's limits; the API enforces them, the page only warns early.
   const MAX_TEXTS = 64;
   const MAX_TEXT_CHARS = 5000;
@@ -209,21 +209,11 @@
     replaceResults(notice(title, detail, code));
   }
 
-  function metaList(reply) {
-    const entries = [
+  function replyFacts(reply) {
+    return metaList([
       ["Model", reply.body.model_version],
       ["Round trip", formatMs(reply.elapsedMs)],
-    ];
-    return el(
-      "dl",
-      { className: "meta" },
-      entries.map(([name, value]) =>
-        el("div", { attrs: { "data-meta": name.toLowerCase().replace(/ /g, "-") } }, [
-          el("dt", { text: name }),
-          el("dd", { text: value }),
-        ]),
-      ),
-    );
+    ]);
   }
 
   function verdict(result) {
@@ -250,7 +240,7 @@
     replaceResults(
       el("article", { className: "result", attrs: { "data-result": "single" } }, [
         verdict(result),
-        metaList(reply),
+        replyFacts(reply),
         el("blockquote", { className: "checked-comment", text }),
         scoresLegend(),
         el("ul", { className: "scores", attrs: { "aria-label": "Scores by label" } }, rows),
@@ -314,7 +304,7 @@
           className: "batch-summary",
           text: `${checked}: ${flagged} flagged, ${results.length - flagged} not flagged.`,
         }),
-        metaList(reply),
+        replyFacts(reply),
         el("div", { className: "table-wrap" }, [
           el("table", { className: "batch-table" }, [
             el("caption", { className: "visually-hidden", text: "Batch results, one row per comment" }),

@@ -168,7 +168,7 @@ window.toxiguardAuth = (() => {
       const code = (body && typeof body.error === "string" && body.error) || "unexpected_answer";
       if (code === "invalid_grant") {
         // A used or expired code, or a refresh token past its lifetime or revoked: only a new sign-in helps.
-        throw new SignInProblem("Your sign-in has expired", "Sign in again to check comments.", code, response.status);
+        throw new SignInProblem("Your sign-in has expired", "Sign in again.", code, response.status);
       }
       const setup = ["invalid_client", "unauthorized_client", "invalid_scope", "invalid_request"].includes(code);
       throw new SignInProblem(
@@ -200,7 +200,7 @@ window.toxiguardAuth = (() => {
     replaceAddress(url); // a code is single-use, but it has no business in history or bookmarks
     const error = answer.get("error");
     if (error === "access_denied") {
-      throw new SignInProblem("Sign-in was cancelled", "Sign in again to check comments.", error);
+      throw new SignInProblem("Sign-in was cancelled", "Sign in again.", error);
     }
     if (error) throw new SignInProblem(NOT_SET_UP, answer.get("error_description") || TELL_ADMIN, error);
     // The state proves this answers a sign-in this tab started, not a code someone else slipped into a link.

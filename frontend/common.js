@@ -47,6 +47,20 @@ window.toxiguardCommon = (() => {
   }
 
   /** Small inline icons, so flagged / not flagged never relies on colour alone. */
+  // A definition list of [name, value] pairs, each in a div keyed by its name (`data-meta`) for styling and tests.
+  function metaList(pairs, className = "meta") {
+    return el(
+      "dl",
+      { className },
+      pairs.map(([name, value]) =>
+        el("div", { attrs: { "data-meta": name.toLowerCase().replace(/ /g, "-") } }, [
+          el("dt", { text: name }),
+          el("dd", { text: value }),
+        ]),
+      ),
+    );
+  }
+
   function icon(kind) {
     const paths = {
       flagged: ["M12 3 2 21h20z", "M12 10v5m0 3v.01"],
@@ -300,9 +314,22 @@ window.toxiguardCommon = (() => {
       signInReason.hidden = !reason;
     }
 
+    function signInProblemCode(problem) {
+      return [problem.code, problem.status && `HTTP ${problem.status}`].filter(Boolean).join(" · ");
+    }
+
     function showSignInProblem(problem) {
-      const code = [problem.code, problem.status && `HTTP ${problem.status}`].filter(Boolean).join(" · ");
-      showProblem(problem.title, problem.detail, code);
+      showProblem(problem.title, problem.detail, signInProblemCode(problem));
+    }
+
+    /** Why a signed-in call failed, as {title, detail, code}: a failed sign-in (the header shows who is signed in
+     * now), or no answer from the API (`explainNoAnswer`). */
+    async function explainFailure(failure) {
+      if (failure instanceof auth.SignInProblem) {
+        renderAccount();
+        return { title: failure.title, detail: failure.detail, code: signInProblemCode(failure) };
+      }
+      return explainNoAnswer(failure);
     }
 
     /** When nobody is signed in but the API wants someone: what to say instead of sending a request that can only
@@ -381,6 +408,7 @@ window.toxiguardCommon = (() => {
       signInNeeded,
       explainRefusal,
       explainNoAnswer,
+      explainFailure,
     };
   }
 
@@ -389,6 +417,7 @@ window.toxiguardCommon = (() => {
     LABEL_NAMES,
     positiveNumber,
     el,
+    metaList,
     icon,
     notice,
     labelName,

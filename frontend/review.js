@@ -14,7 +14,7 @@
   "use strict";
 
   const common = window.toxiguardCommon;
-  const { auth, LABEL_NAMES, el, icon, notice, labelName, formatTime, scoreRow, scoresLegend } = common;
+  const { auth, LABEL_NAMES, el, metaList, icon, notice, labelName, formatTime, scoreRow, scoresLegend } = common;
   const { callSignedIn, apiError, setUpPage } = common;
 
   const DECIDED_STATUS = { approve: "approved", remove: "removed" };
@@ -118,7 +118,7 @@
         attrs: { id: noteId, type: "text", maxlength: String(MAX_NOTE_CHARS), autocomplete: "off" },
       }),
       el("div", { className: "decide-actions" }, [
-        button("approve", "Approve", "button-approve", "A"),
+        button("approve", "Approve", "button-primary button-approve", "A"),
         button("remove", "Remove", "button-remove", "R"),
       ]),
     ]);
@@ -128,16 +128,7 @@
     const facts = [["Decision", `${STATUS_NAMES[item.status]} by ${item.decided_by}`]];
     if (item.decided_at) facts.push(["When", formatTime(Date.parse(item.decided_at))]);
     if (item.note) facts.push(["Note", item.note]);
-    return el(
-      "dl",
-      { className: "meta decision-record" },
-      facts.map(([name, value]) =>
-        el("div", { attrs: { "data-meta": name.toLowerCase() } }, [
-          el("dt", { text: name }),
-          el("dd", { text: value }),
-        ]),
-      ),
-    );
+    return metaList(facts, "meta decision-record");
   }
 
   function itemNode(item) {
@@ -283,16 +274,6 @@
     );
   }
 
-  /** Why a request for the queue or a decision failed, as {title, detail, code}. */
-  async function explainFailure(failure) {
-    if (failure instanceof auth.SignInProblem) {
-      page.renderAccount();
-      const code = [failure.code, failure.status && `HTTP ${failure.status}`].filter(Boolean).join(" · ");
-      return { title: failure.title, detail: failure.detail, code };
-    }
-    return page.explainNoAnswer(failure);
-  }
-
   function explainReply(reply) {
     if (reply.status === 401 || reply.status === 403) return page.explainRefusal(reply);
     const error = apiError(reply);
@@ -315,7 +296,7 @@
     try {
       reply = await callSignedIn(`/v1/reviews?${query}`);
     } catch (failure) {
-      return { problem: await explainFailure(failure) };
+      return { problem: await page.explainFailure(failure) };
     }
     if (!reply.ok || !isReviewPage(reply.body)) return { problem: explainReply(reply) };
     return reply.body;
@@ -440,7 +421,7 @@
         payload: note ? { decision, note } : { decision },
       });
     } catch (failure) {
-      problem = await explainFailure(failure);
+      problem = await page.explainFailure(failure);
     }
     if (!problem && reply.ok) {
       entries = entries.filter((other) => other !== entry);

@@ -17,6 +17,7 @@ environment fails the cold start with a message naming the variable.
 """
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -111,6 +112,11 @@ class Settings(HttpSettings):
     def __post_init__(self):
         if not self.block_thresholds:  # an older manifest has none: nothing blocks automatically
             object.__setattr__(self, "block_thresholds", (None,) * len(self.labels))
+
+    @functools.cached_property
+    def block_threshold_map(self) -> dict[str, float | None]:
+        """label -> block threshold, as answers show them: fixed from cold start, so built once."""
+        return dict(zip(self.labels, self.block_thresholds, strict=True))
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -387,17 +393,16 @@ def flag_metrics(results: list[dict], labels: tuple[str, ...]) -> dict[str, int 
     return {"TextsScored": len(results), "FlaggedTexts": flagged, "FlaggedShare": flagged / len(results), **counts}
 
 
-def store_review_items(moderation: Moderation, results: list[dict], settings: Settings, store, log: dict) -> bool:
-    """Queue the results a moderator should see (action review or block), with their texts; True if all were stored.
+def store_review_items(
+    moderation: Moderation, results: list[dict], thresholds: dict, settings: Settings, store, log: dict
+) -> bool:
+    """Queue the results a moderator should see (action review or block), with their texts and the `thresholds`
+    applied ({"review": ..., "block": ...}); True if all were stored.
 
     Storing never fails the request: the scores go back either way, marked `stored: false`, with the store's error
     code in the log and ReviewStoreFailures counting the items lost to the queue.
     """
     now = time.time()
-    thresholds = {
-        "review": dict(zip(settings.labels, moderation.thresholds, strict=True)),
-        "block": dict(zip(settings.labels, settings.block_thresholds, strict=True)),
-    }
     queued = [
         (result, review_store.new_item(
             text, ref=ref, scores=result["scores"], thresholds=thresholds, labels=result["labels"],
@@ -495,15 +500,19 @@ def moderate(request: HttpRequest, request_id: str, settings: Settings, client, 
     for result, ref in zip(results, moderation.refs, strict=True):
         if ref is not None:
             result["ref"] = ref
+    thresholds = {
+        "review": dict(zip(settings.labels, moderation.thresholds, strict=True)),
+        "block": settings.block_threshold_map,
+    }
     body = {
         "request_id": request_id,
         "model_version": settings.model_version,
-        "thresholds": dict(zip(settings.labels, moderation.thresholds, strict=True)),
-        "block_thresholds": dict(zip(settings.labels, settings.block_thresholds, strict=True)),
+        "thresholds": thresholds["review"],
+        "block_thresholds": thresholds["block"],
         "results": results,
     }
     if moderation.store:
-        body["stored"] = store_review_items(moderation, results, settings, store, log)
+        body["stored"] = store_review_items(moderation, results, thresholds, settings, store, log)
     return Response(200, body)
 
 

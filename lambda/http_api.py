@@ -32,6 +32,7 @@ API_ROUTES = {
     "/v1/reviews/{id}": "GET",
     "/v1/reviews/{id}/decision": "POST",
 }
+SERVED_ROUTES = ", ".join(f"{method} {pattern}" for pattern, method in API_ROUTES.items())  # for 404 messages
 # Log field -> token claim naming the caller (see `caller`).
 CALLER_CLAIMS = {"client_id": "client_id", "caller": "sub"}
 CORS_PREFLIGHT_HEADERS = {
@@ -288,10 +289,9 @@ def dispatch(request: HttpRequest, request_id: str, log: dict, handlers: Mapping
     `handlers` maps the function's own route patterns to handlers. Preflights and wrong methods are answered for any
     route of the API; a route of the other function reaches this one only if API Gateway is misconfigured: 404.
     """
-    served = ", ".join(f"{method} {pattern}" for pattern, method in API_ROUTES.items())
     matched = match_route(request.path)
     if matched is None:
-        raise ApiError("not_found", f"no such resource; the API serves {served}")
+        raise ApiError("not_found", f"no such resource; the API serves {SERVED_ROUTES}")
     pattern, parameters = matched
     if request.method == "OPTIONS":
         return preflight(request, pattern, settings)

@@ -43,7 +43,6 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 DECISION_FIELDS = ("decision", "note")
 MAX_NOTE_CHARS = 1000
-REVIEW_ID = re.compile(r"[0-9a-f]{32}")
 LABEL = re.compile(r"[a-z_]{1,64}")
 # Token claims naming the moderator who decides, in order of preference.
 DECIDER_CLAIMS = ("username", "sub")
@@ -124,7 +123,7 @@ def page_size(raw: str | None) -> int:
 
 def review_id(parameters: Mapping[str, str]) -> str:
     """A review id is 32 lower-case hex digits; anything else cannot name an item."""
-    if not REVIEW_ID.fullmatch(parameters["id"]):
+    if not review_store.ITEM_ID.fullmatch(parameters["id"]):
         raise ApiError("review_not_found", "no review item has this id")
     return parameters["id"]
 

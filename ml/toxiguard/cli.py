@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from dotenv import find_dotenv, load_dotenv
 
 from toxiguard.artifact import latest_artifact
-from toxiguard.cloud import IAM_ROLE_ARN
+from toxiguard.cloud import BUCKET_NAME, IAM_ROLE_ARN
 from toxiguard.config import (
     DEFAULT_ARTIFACTS,
     DEFAULT_DATA,
@@ -119,7 +119,7 @@ def _existing_file(value: str) -> Path:
 
 
 def _bucket(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+    if not re.fullmatch(BUCKET_NAME, value):
         raise argparse.ArgumentTypeError("not an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)")
     return value
 

@@ -29,6 +29,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from toxiguard import lambda_functions
 from toxiguard.serving.local.auth import route_key
 from toxiguard.serving.local.gateway import REVIEW_ROUTE_KEYS
 
@@ -69,11 +70,7 @@ review_store = importlib.import_module("review_store")
 
 def load_handler(environment: dict[str, str]) -> ModuleType:
     """A fresh copy of the handler module imported under `environment` (on top of the test one): a cold start."""
-    spec = importlib.util.spec_from_file_location(f"handler_{uuid.uuid4().hex[:8]}", LAMBDA_DIR / "handler.py")
-    module = importlib.util.module_from_spec(spec)
-    with mock.patch.dict(os.environ, {**HANDLER_ENVIRONMENT, **environment}):
-        spec.loader.exec_module(module)
-    return module
+    return lambda_functions.load_handler({**HANDLER_ENVIRONMENT, **environment}, LAMBDA_DIR / "handler.py")
 
 
 # --------------------------------------------------------------------------------------------------

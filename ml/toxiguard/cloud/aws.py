@@ -160,6 +160,15 @@ def upload_file(
     return head
 
 
+def job_outcome(job: dict, status_key: str, what: str) -> dict | None:
+    """A SageMaker job's description if it completed, None while it runs; a failed or stopped job raises a
+    CommandError with SageMaker's FailureReason."""
+    status = job[status_key]
+    if status in TERMINAL_FAILURES:
+        raise CommandError(f"{what} {status.lower()}: {job.get('FailureReason') or 'no reason given'}")
+    return job if status == "Completed" else None
+
+
 def follow_job(
     describe: Callable[[], dict], status_key: str, progress: Callable[[dict], str], what: str, poll_seconds: float,
     max_wait_seconds: float | None = None, on_timeout: str = "",
@@ -177,11 +186,9 @@ def follow_job(
         if line != shown:
             print(line, flush=True)
             shown = line
-        status = job[status_key]
-        if status == "Completed":
+        if job_outcome(job, status_key, what) is not None:
             return job
-        if status in TERMINAL_FAILURES:
-            raise CommandError(f"{what} {status.lower()}: {job.get('FailureReason') or 'no reason given'}")
+        status = job[status_key]
         if deadline is not None and time.monotonic() >= deadline:
             raise CommandError(f"{what} is still {status} after {max_wait_seconds / 3600:g} hours{on_timeout}")
         time.sleep(poll_seconds)

@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from toxiguard.artifact import MANIFEST_FILE, VERSION_PATTERN
+from toxiguard.cloud import BUCKET_NAME
 from toxiguard.cloud.aws import CommandError, aws_errors, check_bucket, follow_job, object_exists, upload_file
 from toxiguard.cloud.sagemaker_entry import OBJECTIVE_REGEX
 from toxiguard.config import PROJECT_ROOT, SEARCH_SCALES, SEARCH_SPACE, file_sha256, git_state
@@ -92,7 +93,7 @@ class TuningSettings:
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    match = re.match(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$", uri)
+    match = re.match(rf"^s3://({BUCKET_NAME})/(.+)$", uri)
     if not match:
         raise CommandError(f"{uri} is not an s3://<bucket>/<key> URI", 2)
     return match.group(1), match.group(2)

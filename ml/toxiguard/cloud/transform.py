@@ -33,8 +33,16 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from toxiguard.artifact import TARBALL_FILE
-from toxiguard.cloud import IAM_ROLE_ARN
-from toxiguard.cloud.aws import TERMINAL_FAILURES, CommandError, aws_errors, error_code, follow_job, upload_file
+from toxiguard.cloud import BUCKET_NAME, IAM_ROLE_ARN
+from toxiguard.cloud.aws import (
+    CommandError,
+    aws_errors,
+    error_code,
+    follow_job,
+    is_missing,
+    job_outcome,
+    upload_file,
+)
 from toxiguard.cloud.jobs import job_name, parse_s3_uri
 from toxiguard.cloud.publish import MODELS_PREFIX, published_versions, read_published_manifest, version_key
 from toxiguard.cloud.transform_data import (
@@ -142,7 +150,7 @@ class S3Prefix:
 
     @classmethod
     def parse(cls, uri: str, what: str) -> S3Prefix:
-        match = re.fullmatch(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/?(.*)", uri)
+        match = re.fullmatch(rf"s3://({BUCKET_NAME})/?(.*)", uri)
         if not match:
             raise CommandError(f"{what}: {uri!r} is not an s3://<bucket>/<prefix>/ URI", 2)
         key = match.group(2)
@@ -177,7 +185,7 @@ SETTING_PATTERNS = {
         re.compile(r"[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[\w./-]+(:[\w.-]+|@sha256:[0-9a-f]{64})"),
         "an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>)",
     ),
-    "artifact_bucket": (re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "an S3 bucket name"),
+    "artifact_bucket": (re.compile(BUCKET_NAME), "an S3 bucket name"),
     "name_prefix": (
         re.compile(rf"[a-z0-9]([a-z0-9-]{{0,{MAX_NAME_LENGTH - JOB_NAME_SUFFIX_LENGTH - 2}}}[a-z0-9])?"),
         f"a SageMaker name prefix (lower-case letters, digits and hyphens, at most "
@@ -428,11 +436,8 @@ def completed_job(sm, name: str, *, wait: bool, poll_seconds: float, max_wait_se
                           transform_progress, f"transform job {name}", poll_seconds, max_wait_seconds,
                           join_later)  # fmt: skip
     job = sm.describe_transform_job(TransformJobName=name)
-    status = job["TransformJobStatus"]
-    if status == "Completed":
+    if job_outcome(job, "TransformJobStatus", f"transform job {name}") is not None:
         return job
-    if status in TERMINAL_FAILURES:
-        raise CommandError(f"transform job {name} {status.lower()}: {job.get('FailureReason') or 'no reason given'}")
     raise CommandError(f"{transform_progress(job)}: not finished yet; add --wait to follow it")
 
 
@@ -442,7 +447,7 @@ def read_plan(s3, job: dict) -> TransformPlan:
     try:
         body = s3.get_object(Bucket=output.bucket, Key=output.key + PLAN_FILE)["Body"].read()
     except ClientError as exc:
-        if error_code(exc) in {"NoSuchKey", "404"}:
+        if is_missing(exc):
             raise CommandError(f"{uri} not found: was {job['TransformJobName']} started by toxiguard score "
                                "--cloud?") from None  # fmt: skip
         raise

@@ -45,12 +45,13 @@ from toxiguard.errors import Problem
 from toxiguard.serving import batch
 
 PLAN_FORMAT = 2  # bumped when SendPlan's JSON changes, so a plan.json from another release is refused, not misread
-_BRACKET_ESCAPES = str.maketrans({"{": "\\u007b", "}": "\\u007d", "[": "\\u005b", "]": "\\u005d"})
 _SHOWN_CHARS = 120  # of a bad prediction, in an error message
 # Rows sorted together: convert and join hold one window of rows (~50,000 × 400 bytes of text on average, tens of MB
 # with Python's overhead, whatever the file's size), and a window fills ~20 requests of ~2,500 records, each of
 # similar lengths.
 WINDOW_ROWS = 50_000
+MAX_RECORD_BYTES_PER_CHAR = 6
+RECORD_OVERHEAD_BYTES = len(f'{{"{SIGNATURE_INPUT}":""}}\n')
 
 
 class TransformDataError(ValueError):
@@ -77,7 +78,10 @@ def _base_name(source: str) -> str:
 
 def _record(text: str) -> bytes:
     """A text's JSON Lines record: `{"text": ...}` with brackets escaped (see the module's docstring), newline-ended."""
-    return f'{{"{SIGNATURE_INPUT}":{json.dumps(text, ensure_ascii=False).translate(_BRACKET_ESCAPES)}}}\n'.encode()
+    # Chained replace: several times faster than str.translate on text this size, and this runs once per comment.
+    encoded = json.dumps(text, ensure_ascii=False)
+    encoded = encoded.replace("{", "\\u007b").replace("}", "\\u007d").replace("[", "\\u005b").replace("]", "\\u005d")
+    return f'{{"{SIGNATURE_INPUT}":{encoded}}}\n'.encode()
 
 
 def length_order(texts: Sequence[str]) -> list[int]:
@@ -92,6 +96,10 @@ def _windows(rows: Iterator[batch.CommentRow], size: int) -> Iterator[list[batch
 
 def _payload_limit(max_line_bytes: int) -> batch.TextLimit:
     def too_big(text: str) -> str | None:
+        # A character takes at most 6 bytes in a record (a \uXXXX escape; UTF-8 needs at most 4): most texts fit
+        # without building their record just to measure it.
+        if MAX_RECORD_BYTES_PER_CHAR * len(text) + RECORD_OVERHEAD_BYTES <= max_line_bytes:
+            return None
         size = len(_record(text))
         if size > max_line_bytes:
             return f"comment text's record is {size} bytes, more than the job's payload limit of {max_line_bytes}"
@@ -276,7 +284,8 @@ def join(
     if list(labels) != list(LABELS):
         raise TransformDataError(f"the model's labels {labels} are not the output columns' {list(LABELS)}")
     thresholds = [manifest["thresholds"][label] for label in labels]
-    blocks = [manifest_block_thresholds(manifest)[label] for label in labels]
+    block_thresholds = manifest_block_thresholds(manifest)
+    blocks = [block_thresholds[label] for label in labels]
     digest = hashlib.sha256()
     comments = batch.read_comments(
         csv_stream, plan.source, plan.column, _payload_limit(plan.max_line_bytes), observe=digest.update
@@ -303,8 +312,11 @@ def join(
         if len(staged) < len(texts):
             where = f"{len(texts) - len(staged)} missing in rows {window[0].number} to {window[-1].number}"
             raise TransformDataError(_count_mismatch(plan, paired, where))
-        # The window's k-th prediction is for its k-th text in length order: sorting by position undoes that.
-        results = (scores for _, scores in sorted(zip(length_order(texts), staged, strict=True)))
+        # The window's k-th prediction is for its k-th text in length order: put each back at its text's position.
+        in_row_order: list[list[float]] = [[] for _ in texts]
+        for position, scores in zip(length_order(texts), staged, strict=True):
+            in_row_order[position] = scores
+        results = iter(in_row_order)
         for row in window:
             writer.write(row, row.problem or moderation_result(labels, next(results), thresholds, blocks))
     if summary.rows != plan.rows_read:

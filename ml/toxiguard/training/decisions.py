@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from toxiguard.artifact import is_flagged
 from toxiguard.config import ID_COLUMN, LABELS, TEXT_COLUMN
 from toxiguard.lambda_functions import REVIEW_STORE_FILE, load_handler
 
@@ -60,7 +61,9 @@ def queued_labels(item: dict) -> set[str]:
     """The labels an item was queued for: the flagged ones, and any whose score reached its block threshold (a request
     may raise the review thresholds above the block thresholds, so a blocked item can have no flagged label)."""
     block = item["thresholds"]["block"]
-    reached = {label for label, limit in block.items() if limit is not None and item["scores"][label] >= limit}
+    reached = {
+        label for label, limit in block.items() if limit is not None and is_flagged(item["scores"][label], limit)
+    }
     return set(item["labels"]) | reached
 
 
